@@ -1,0 +1,25 @@
+/** The public API of sanagraph's engine: what custom node packages and embedders import. */
+export { defineNode, outputTypeName } from './node.ts';
+export type { NodeDefinition, AnyNodeDefinition, NodeContext, OutputSpec, RunResult, UiOutput, Logger, SavedFile } from './node.ts';
+export { socket, optional, int, float, seed, string, boolean, choice } from './inputs.ts';
+export type { InputSpec, InputSpecs, InputValues, SocketSpec, WidgetSpec } from './inputs.ts';
+export { defineDataType, typesCompatible, estimateBytes, ANY, INT, FLOAT, STRING, BOOLEAN } from './data-types.ts';
+export type { DataType } from './data-types.ts';
+export { OutputRef, SubgraphBuilder, isExpansion } from './expansion.ts';
+export type { Expansion } from './expansion.ts';
+export { NodeRegistry, DuplicateNodeTypeError } from './registry.ts';
+export { ResultCache, DEFAULT_CACHE_LIMITS } from './cache.ts';
+export type { CacheLimits } from './cache.ts';
+export { Engine, stderrLogger } from './engine.ts';
+export type { EngineOptions, ExecuteOptions } from './engine.ts';
+export type { ExecutionResult } from './executor.ts';
+export type { EngineEvent, EngineEventType, ExecutionErrorData } from './events.ts';
+export { validateWorkflow, formatProblem, WorkflowValidationError } from './validate.ts';
+export type { Problem, ProblemCode } from './validate.ts';
+export { parseWorkflow, fromComfyApi, toComfyApi, detectFormat, isLink, WORKFLOW_FORMAT, WorkflowFormatError } from './workflow.ts';
+export type { Workflow, ComfyApiWorkflow } from './workflow.ts';
+export { describeNode, describeNodes } from './catalog.ts';
+export type { NodeInfo } from './catalog.ts';
+export { loadCustomNodes } from './custom-nodes.ts';
+export type { CustomNodeReport } from './custom-nodes.ts';
+export { reserveFile } from './output-files.ts';

@@ -1,0 +1,29 @@
+import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
+import type { GraphNode } from './validate.ts';
+
+/**
+ * A node's cache key, computed incrementally (linear in graph size):
+ *   hash(type, version, literal inputs in declared order, each link's source signature and
+ *        output index, extra)
+ * where `extra` carries `isChanged`'s answer, or a per-run nonce for `cache: false` nodes.
+ * Equal signatures mean equal results, across runs and across workflows sharing a prefix.
+ */
+export function nodeSignature(node: GraphNode, signatureOf: (id: string) => string, extra = ''): string {
+  const { def } = node.registered;
+  let text = `${def.type}\u0000${def.version ?? 1}\u0000${stableJson(node.literals)}\u0000${extra}`;
+  for (const link of node.links) text += `\u0000${link.input}=${signatureOf(link.from)}:${link.output}`;
+  return digest(text);
+}
+
+/** JSON that also accepts bigints (as "123n"); used only for hashing. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)) ?? 'undefined';
+}
+
+// crypto.hash (Node ≥ 20.12) is a one-shot digest, several times cheaper than createHash for short inputs.
+const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'base64url') => string }).hash;
+
+export function digest(text: string): string {
+  return oneShot ? oneShot('sha1', text, 'base64url') : createHash('sha1').update(text).digest('base64url');
+}
