@@ -47,7 +47,8 @@ const YIELD_EVERY_MS = 15;
  * failed run leaves valid partial results behind.
  */
 export class Execution {
-  private readonly nodes = new Map<string, GraphNode>();
+  /** Every node of the run: the validated graph (owned by this run), plus expanded nodes. */
+  private readonly nodes: Map<string, GraphNode>;
   private readonly values = new Map<string, readonly unknown[]>();
   private readonly signatures = new Map<string, string>();
   /** Nodes whose results must not be stored: `cache: false` and everything downstream of one. */
@@ -78,7 +79,7 @@ export class Execution {
     private readonly signal: AbortSignal | undefined,
   ) {
     this.result = { promptId, status: 'success', outputs: {}, executed: [], cached: [] };
-    for (const [id, node] of validated.graph) this.nodes.set(id, node);
+    this.nodes = validated.graph;
     if (signal) {
       if (signal.aborted) this.abort.abort(signal.reason);
       else signal.addEventListener('abort', () => this.abort.abort(signal.reason), { once: true });
@@ -122,9 +123,10 @@ export class Execution {
 
   private sign(node: GraphNode, changed?: string): void {
     const uncached = node.registered.def.cache === false;
-    const sig = nodeSignature(node, (id) => this.signatures.get(id)!, uncached ? this.nonce : changed);
-    this.signatures.set(node.id, sig);
-    if (uncached || node.links.some((l) => this.volatile.has(l.from))) this.volatile.add(node.id);
+    this.signatures.set(node.id, nodeSignature(node, this.signatures, uncached ? this.nonce : changed));
+    let volatile = uncached;
+    for (const link of node.links) volatile ||= this.volatile.has(link.from);
+    if (volatile) this.volatile.add(node.id);
   }
 
   /**
@@ -313,7 +315,7 @@ export class Execution {
   private store(node: GraphNode, outputs: readonly unknown[], ui?: UiOutput): void {
     this.values.set(node.id, outputs);
     if (!this.volatile.has(node.id)) {
-      const bytes = this.byteSize(node, outputs);
+      const bytes = this.byteSize(node, outputs) + (ui ? estimateBytes(ui) : 0);
       this.settings.cache.set(this.signatures.get(node.id)!, { outputs, ui, bytes });
     }
     this.result.executed.push(node.id);
@@ -382,10 +384,12 @@ export class Execution {
     const prefix = `${parent.id}.`;
     const problems: Problem[] = [];
     const added: GraphNode[] = [];
-    const local = new Set<string>();
+    // Sub-graph nodes may only link to nodes added before them, so the sub-graph is acyclic.
+    const local = new Map<string, GraphNode>();
     const sourceOf = (id: string) => {
-      if (id.startsWith(prefix) && local.has(id)) return { registered: this.nodes.get(id)!.registered };
-      if (!id.startsWith(prefix) && this.values.has(id)) return { registered: this.nodes.get(id)!.registered };
+      const sibling = local.get(id);
+      if (sibling) return sibling.registered;
+      if (!id.startsWith(prefix) && this.values.has(id)) return this.nodes.get(id)!.registered;
       return undefined;
     };
     const toLink = (v: unknown) => (v instanceof OutputRef ? [v.external ? v.node : prefix + v.node, v.output] : v);
@@ -399,7 +403,7 @@ export class Execution {
       const raw: Record<string, unknown> = {};
       for (const k in sub.inputs) raw[k] = toLink(sub.inputs[k]);
       const node = resolveNode(id, registered, raw, sourceOf, this.settings.registry, problems, parent.displayNode);
-      local.add(id);
+      local.set(id, node);
       added.push(node);
     }
     const outputs = expansion.outputs.map(toLink);

@@ -48,12 +48,54 @@ function show(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-/** Looks up the node behind a link's source id (a workflow node, or an already running one). */
-export type SourceLookup = (id: string) => { registered: RegisteredNode | undefined } | undefined;
+/**
+ * Looks up the node behind a link's source id (a workflow node, or an already running one):
+ * `undefined` when there is no such node, `null` when it exists but its type is unknown.
+ */
+export type SourceLookup = (id: string) => RegisteredNode | null | undefined;
+
+function unknownInput(def: RegisteredNode['def'], name: string): string {
+  const names = Object.keys(def.inputs);
+  const close = names.filter((k) => editDistance(k, name) <= Math.floor(Math.max(k.length, name.length) / 3));
+  return `${def.type} has no input "${name}"`
+    + (close.length ? ` (did you mean ${close.map((c) => `"${c}"`).join(' or ')}?)` : '')
+    + `; its inputs are ${names.join(', ') || '(none)'}`;
+}
+
+/** Why a link is not acceptable, or undefined when it is. */
+function linkProblem(spec: InputSpec, src: RegisteredNode, from: string, output: number): [ProblemCode, string] | undefined {
+  const outputs = src.outputTypes;
+  if (output >= outputs.length) {
+    return ['bad_output_index', `linked to output ${output} of node ${from} (${src.def.type}), which has `
+      + `${outputs.length} output${outputs.length === 1 ? '' : 's'}${outputs.length ? ` (0..${outputs.length - 1})` : ''}`];
+  }
+  const expected = acceptedType(spec);
+  if (typesCompatible(outputs[output], expected)) return undefined;
+  return ['type_mismatch', `expects ${expected} but is linked to output ${output} `
+    + `("${src.def.outputs[output].name}") of node ${from} (${src.def.type}), which is ${outputs[output]}`];
+}
+
+/** Why a literal is not acceptable ([code, message]), or its parsed value. */
+function checkLiteral(name: string, spec: InputSpec, raw: unknown, registry: NodeRegistry): { value: unknown } | [ProblemCode, string] {
+  if (spec.kind === 'widget') {
+    const parsed = spec.schema.safeParse(raw);
+    return parsed.success ? { value: parsed.data } : ['invalid_value', `${name} must be ${spec.expected}, got ${show(raw)}`];
+  }
+  // A literal on a socket is fine when the data type can check it (e.g. a STRING socket).
+  const parsed = registry.dataType(spec.type)?.validate?.safeParse(raw);
+  return parsed?.success ? { value: parsed.data } : ['invalid_value', `${name} takes a link from a ${spec.type} output, got the literal ${show(raw)}`];
+}
+
+function missingInput(name: string, spec: InputSpec): string {
+  return spec.kind === 'socket'
+    ? `required input "${name}" is not connected: link a ${spec.type} output to it`
+    : `required input "${name}" is missing: expected ${spec.expected}`;
+}
 
 /**
  * Checks one node's inputs against its definition and resolves them into literals and links.
  * Pushes every problem found; returns the node even when it has problems.
+ * (Runs for every node of every workflow: it creates no closures.)
  */
 export function resolveNode(
   id: string, registered: RegisteredNode, rawInputs: Record<string, unknown>,
@@ -63,57 +105,27 @@ export function resolveNode(
   const nodeType = def.type;
   const literals: Record<string, unknown> = {};
   const links: GraphLink[] = [];
-  const problem = (input: string, code: ProblemCode, message: string) =>
-    problems.push({ nodeId: id, nodeType, input, code, message });
-
   for (const name in rawInputs) {
-    if (Object.hasOwn(def.inputs, name)) continue;
-    const close = Object.keys(def.inputs).filter((k) => editDistance(k, name) <= Math.floor(Math.max(k.length, name.length) / 3));
-    problem(name, 'unknown_input', `${nodeType} has no input "${name}"`
-      + (close.length ? ` (did you mean ${close.map((c) => `"${c}"`).join(' or ')}?)` : '')
-      + `; its inputs are ${Object.keys(def.inputs).join(', ') || '(none)'}`);
+    if (!Object.hasOwn(def.inputs, name)) problems.push({ nodeId: id, nodeType, input: name, code: 'unknown_input', message: unknownInput(def, name) });
   }
-
   for (const name in def.inputs) {
     const spec: InputSpec = def.inputs[name];
     const raw = rawInputs[name];
+    let issue: [ProblemCode, string] | undefined;
     if (isLink(raw)) {
-      const [from, output] = raw;
-      const source = sourceOf(from);
-      if (!source) { problem(name, 'missing_link_node', `linked to node "${from}", which does not exist`); continue; }
-      const src = source.registered;
-      if (src) {
-        const outputs = src.outputTypes;
-        if (output >= outputs.length) {
-          problem(name, 'bad_output_index', `linked to output ${output} of node ${from} (${src.def.type}), which has `
-            + `${outputs.length} output${outputs.length === 1 ? '' : 's'}${outputs.length ? ` (0..${outputs.length - 1})` : ''}`);
-          continue;
-        }
-        const expected = acceptedType(spec);
-        if (!typesCompatible(outputs[output], expected)) {
-          problem(name, 'type_mismatch', `expects ${expected} but is linked to output ${output} `
-            + `("${src.def.outputs[output].name}") of node ${from} (${src.def.type}), which is ${outputs[output]}`);
-          continue;
-        }
-      }
-      links.push({ input: name, from, output });
+      const src = sourceOf(raw[0]);
+      if (src === undefined) issue = ['missing_link_node', `linked to node "${raw[0]}", which does not exist`];
+      else if (src !== null) issue = linkProblem(spec, src, raw[0], raw[1]);
+      if (!issue) links.push({ input: name, from: raw[0], output: raw[1] });
     } else if (raw === undefined) {
       if (spec.kind === 'widget' && spec.default !== undefined) literals[name] = spec.default;
-      else if (!spec.optional) {
-        problem(name, 'missing_input', spec.kind === 'socket'
-          ? `required input "${name}" is not connected: link a ${spec.type} output to it`
-          : `required input "${name}" is missing: expected ${spec.expected}`);
-      }
-    } else if (spec.kind === 'widget') {
-      const parsed = spec.schema.safeParse(raw);
-      if (parsed.success) literals[name] = parsed.data;
-      else problem(name, 'invalid_value', `${name} must be ${spec.expected}, got ${show(raw)}`);
+      else if (!spec.optional) issue = ['missing_input', missingInput(name, spec)];
     } else {
-      // A literal on a socket is fine when the data type can check it (e.g. a STRING socket).
-      const parsed = registry.dataType(spec.type)?.validate?.safeParse(raw);
-      if (parsed?.success) literals[name] = parsed.data;
-      else problem(name, 'invalid_value', `${name} takes a link from a ${spec.type} output, got the literal ${show(raw)}`);
+      const checked = checkLiteral(name, spec, raw, registry);
+      if (Array.isArray(checked)) issue = checked;
+      else literals[name] = checked.value;
     }
+    if (issue) problems.push({ nodeId: id, nodeType, input: name, code: issue[0], message: issue[1] });
   }
   return { id, registered, literals, links, displayNode };
 }
@@ -135,104 +147,88 @@ export function validateWorkflow(workflow: Workflow, registry: NodeRegistry, req
   const nodes = workflow.nodes;
   const graph = new Map<string, GraphNode>();
 
-  for (const id in nodes) {
+  const targets: string[] = [];
+  for (const id of Object.keys(nodes)) {
     const type = nodes[id].type;
-    if (registry.get(type)) continue;
+    const registered = registry.get(type);
+    if (registered) {
+      if (!requested && registered.def.output === true) targets.push(id);
+      continue;
+    }
     const close = registry.suggest(type);
     problems.push({ nodeId: id, nodeType: type, code: 'unknown_node_type',
       message: `unknown node type "${type}"${close.length ? ` (did you mean ${close.map((c) => `"${c}"`).join(', ')}?)` : ''}` });
   }
-
-  let targets: string[];
-  if (requested) {
-    targets = requested.filter((id) => {
-      if (Object.hasOwn(nodes, id)) return true;
-      problems.push({ nodeId: id, code: 'unknown_target', message: `node "${id}" was asked to run but is not in the workflow` });
-      return false;
-    });
-  } else {
-    targets = Object.keys(nodes).filter((id) => registry.get(nodes[id].type)?.def.output === true);
-    if (targets.length === 0) {
-      problems.push({ nodeId: null, code: 'no_output',
-        message: 'the workflow has no output node, so nothing would run: add one (e.g. SaveImage)' });
-    }
+  for (const id of requested ?? []) {
+    if (Object.hasOwn(nodes, id)) targets.push(id);
+    else problems.push({ nodeId: id, code: 'unknown_target', message: `node "${id}" was asked to run but is not in the workflow` });
+  }
+  if (!requested && targets.length === 0) {
+    problems.push({ nodeId: null, code: 'no_output',
+      message: 'the workflow has no output node, so nothing would run: add one (e.g. SaveImage)' });
   }
 
-  const planned = ancestors(workflow, targets);
-  const sourceOf: SourceLookup = (id) => Object.hasOwn(nodes, id) ? { registered: registry.get(nodes[id].type) } : undefined;
-  for (const id in nodes) {
-    const registered = planned.has(id) ? registry.get(nodes[id].type) : undefined;
-    if (!registered) continue;
-    graph.set(id, resolveNode(id, registered, nodes[id].inputs, sourceOf, registry, problems));
+  const { order, cycles } = plan(workflow, targets);
+  const sourceOf: SourceLookup = (id) => (Object.hasOwn(nodes, id) ? registry.get(nodes[id].type) ?? null : undefined);
+  for (const id of order) {
+    const registered = registry.get(nodes[id].type);
+    if (registered) graph.set(id, resolveNode(id, registered, nodes[id].inputs, sourceOf, registry, problems));
   }
-
-  const order = topologicalOrder(planned, (id) => linkSources(nodes[id].inputs).filter((s) => planned.has(s)));
-  if (order.length < planned.size) problems.push(cycleProblem(planned, order, workflow));
+  for (const cycle of cycles) {
+    problems.push({ nodeId: cycle[0], nodeType: nodes[cycle[0]].type, code: 'cycle',
+      message: `the links form a cycle: ${cycle.join(' → ')}` });
+  }
+  if (problems.length > 1) sortByWorkflowOrder(problems, nodes);
   return { problems, graph, order, targets };
 }
 
-/** Ids that a node's raw inputs link to. */
-function linkSources(inputs: Record<string, unknown>): string[] {
-  const out: string[] = [];
-  for (const k in inputs) {
-    const v = inputs[k];
-    if (isLink(v)) out.push(v[0]);
-  }
-  return out;
+function sortByWorkflowOrder(problems: Problem[], nodes: Workflow['nodes']): void {
+  const position = new Map<string | null, number>(Object.keys(nodes).map((id, i) => [id, i]));
+  problems.sort((a, b) => (position.get(a.nodeId) ?? -1) - (position.get(b.nodeId) ?? -1)); // stable
 }
 
-/** The targets and everything they depend on (existing nodes only), found iteratively. */
-function ancestors(workflow: Workflow, targets: string[]): Set<string> {
-  const seen = new Set<string>();
-  const stack = [...targets];
-  while (stack.length) {
-    const id = stack.pop()!;
-    if (seen.has(id) || !Object.hasOwn(workflow.nodes, id)) continue;
-    seen.add(id);
-    for (const s of linkSources(workflow.nodes[id].inputs)) if (!seen.has(s)) stack.push(s);
-  }
-  return seen;
-}
-
-/** Kahn's algorithm; nodes on a cycle are left out of the result. */
-export function topologicalOrder(ids: Iterable<string>, depsOf: (id: string) => string[]): string[] {
-  const pending = new Map<string, number>();
-  const dependents = new Map<string, string[]>();
-  for (const id of ids) {
-    const deps = depsOf(id);
-    pending.set(id, deps.length);
-    for (const d of deps) {
-      const list = dependents.get(d);
-      if (list) list.push(id); else dependents.set(d, [id]);
-    }
-  }
+/**
+ * One iterative depth-first walk from the targets through the links (no recursion, so any
+ * depth works) gives both what must run and a topological order of it: a node is emitted
+ * after everything it links to. Meeting a node that is still on the current path means a
+ * cycle; the path from there is reported.
+ */
+function plan(workflow: Workflow, targets: readonly string[]): { order: string[]; cycles: string[][] } {
+  const nodes = workflow.nodes;
+  const ON_PATH = 1;
+  const DONE = 2;
+  const state = new Map<string, number>();
   const order: string[] = [];
-  for (const [id, n] of pending) if (n === 0) order.push(id);
-  for (let head = 0; head < order.length; head++) {
-    for (const next of dependents.get(order[head]) ?? []) {
-      const left = pending.get(next)! - 1;
-      pending.set(next, left);
-      if (left === 0) order.push(next);
-    }
-  }
-  return order;
-}
-
-/** Finds one concrete cycle among the nodes Kahn's algorithm could not order. */
-function cycleProblem(planned: Set<string>, order: string[], workflow: Workflow): Problem {
-  const ordered = new Set(order);
-  const stuck = [...planned].filter((id) => !ordered.has(id));
-  // Every stuck node has a stuck dependency, so walking dependencies must revisit a node.
-  const position = new Map<string, number>();
+  const cycles: string[][] = [];
   const path: string[] = [];
-  let id = stuck[0];
-  while (!position.has(id)) {
-    position.set(id, path.length);
-    path.push(id);
-    id = linkSources(workflow.nodes[id].inputs).find((s) => planned.has(s) && !ordered.has(s))!;
+  // Entries: a node id to visit, or (after its dependencies) `null` followed by the id to emit.
+  const stack: (string | null)[] = [];
+  for (let t = targets.length - 1; t >= 0; t--) stack.push(targets[t]);
+  while (stack.length) {
+    const id = stack.pop();
+    if (id === null) {
+      const done = path.pop()!;
+      state.set(done, DONE);
+      order.push(done);
+      continue;
+    }
+    const seen = state.get(id!);
+    if (seen === DONE) continue;
+    if (seen === ON_PATH) {
+      cycles.push([...path.slice(path.lastIndexOf(id!)), id!]);
+      continue;
+    }
+    state.set(id!, ON_PATH);
+    path.push(id!);
+    stack.push(null);
+    // Push sources in reverse so they are visited in input order.
+    const inputs = nodes[id!].inputs;
+    const sources: string[] = [];
+    for (const k in inputs) {
+      const v = inputs[k];
+      if (isLink(v) && Object.hasOwn(nodes, v[0]) && state.get(v[0]) !== DONE) sources.push(v[0]);
+    }
+    for (let i = sources.length - 1; i >= 0; i--) stack.push(sources[i]);
   }
-  const cycle = path.slice(position.get(id)!).reverse();
-  cycle.push(cycle[0]);
-  return { nodeId: cycle[0], nodeType: workflow.nodes[cycle[0]].type, code: 'cycle',
-    message: `the links form a cycle: ${cycle.join(' → ')}` };
+  return { order, cycles };
 }

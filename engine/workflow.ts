@@ -16,18 +16,31 @@ import { z } from 'zod';
  */
 export const WORKFLOW_FORMAT = 'sanagraph/workflow@1';
 
-const nodeId = z.string().min(1).refine((id) => !id.includes('.'), {
-  message: 'node ids may not contain "." (it separates the ids of expanded nodes)',
-});
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Node ids are non-empty and free of "." (which separates the ids of expanded nodes). */
+function checkNodeIds(nodes: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  for (const id of Object.keys(nodes)) {
+    if (id === '' || id.includes('.')) {
+      ctx.addIssue({ code: 'custom', path: [id], message: `node id ${JSON.stringify(id)} must be non-empty and may not contain "." (it separates the ids of expanded nodes)` });
+    }
+  }
+}
+
+// Input values are checked against each node's input specs during validation; here only the
+// container's shape. (A custom check instead of z.record also avoids copying every node's inputs.)
+const inputsSchema = z.custom<Record<string, unknown>>(isRecord, 'inputs must be an object').default({});
 
 export const WorkflowNodeSchema = z.looseObject({
   type: z.string().min(1),
-  inputs: z.record(z.string(), z.unknown()).default({}),
+  inputs: inputsSchema,
 });
 
 export const WorkflowSchema = z.object({
   format: z.literal(WORKFLOW_FORMAT),
-  nodes: z.record(nodeId, WorkflowNodeSchema),
+  nodes: z.record(z.string(), WorkflowNodeSchema).superRefine(checkNodeIds),
   ui: z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -36,9 +49,9 @@ export type WorkflowNode = z.infer<typeof WorkflowNodeSchema>;
 
 export const ComfyApiNodeSchema = z.looseObject({
   class_type: z.string().min(1),
-  inputs: z.record(z.string(), z.unknown()).default({}),
+  inputs: inputsSchema,
 });
-export const ComfyApiWorkflowSchema = z.record(nodeId, ComfyApiNodeSchema);
+export const ComfyApiWorkflowSchema = z.record(z.string(), ComfyApiNodeSchema).superRefine(checkNodeIds);
 export type ComfyApiWorkflow = z.infer<typeof ComfyApiWorkflowSchema>;
 
 export type Link = [string, number];
@@ -56,11 +69,14 @@ export class WorkflowFormatError extends Error {
 }
 
 function zodIssues(error: z.ZodError): string[] {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
+  return error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/** `nodes["5"].inputs` style, so keys with dots or spaces stay readable. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(top level)';
+  return path.map((k, i) => (typeof k === 'string' && /^[A-Za-z_$][\w$]*$/.test(k)
+    ? `${i ? '.' : ''}${k}` : `[${JSON.stringify(typeof k === 'symbol' ? String(k) : k)}]`)).join('');
 }
 
 /** Which format a parsed JSON value is in, judged from its shape. */

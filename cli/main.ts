@@ -1,0 +1,218 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import {
+  describeNodes, Engine, formatProblem, loadCustomNodes, parseWorkflow, WorkflowFormatError,
+  type EngineEvent, type Workflow,
+} from '../engine/index.ts';
+import { registerBuiltins } from '../nodes/index.ts';
+import { ProgressPrinter } from './progress.ts';
+
+/** Exit codes: 0 success, 1 failure (invalid workflow, node error, interrupt). */
+class CliError extends Error {}
+
+function readWorkflow(file: string): Workflow {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read workflow ${file}: ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new CliError(`${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  try {
+    return parseWorkflow(json);
+  } catch (e) {
+    if (e instanceof WorkflowFormatError) throw new CliError(`${file}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** `--set 5.steps=30`: the value is JSON when it parses as JSON, else a plain string. */
+export function applySet(workflow: Workflow, assignment: string): void {
+  const eq = assignment.indexOf('=');
+  const key = eq < 0 ? '' : assignment.slice(0, eq);
+  const dot = key.lastIndexOf('.');
+  if (eq < 0 || dot <= 0 || dot === key.length - 1) {
+    throw new CliError(`--set ${assignment}: expected <nodeId>.<input>=<value>, e.g. --set 5.steps=30`);
+  }
+  const [id, input, raw] = [key.slice(0, dot), key.slice(dot + 1), assignment.slice(eq + 1)];
+  const node = workflow.nodes[id];
+  if (!Object.hasOwn(workflow.nodes, id)) {
+    throw new CliError(`--set ${assignment}: the workflow has no node "${id}" (its nodes: ${Object.keys(workflow.nodes).join(', ')})`);
+  }
+  let value: unknown = raw;
+  try { value = JSON.parse(raw); } catch { /* a plain string */ }
+  node.inputs[input] = value;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function parseBytes(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('expected a size such as 512MB or 2GiB');
+  const unit = (m[2] ?? '').toLowerCase().replace(/i?b$/, '');
+  return Math.round(Number(m[1]) * 1024 ** ' kmgt'.indexOf(unit || ' '));
+}
+
+async function makeEngine(opts: { outputDir?: string; customNodes?: string[]; cacheBytes?: number; debug?: boolean }) {
+  const engine = new Engine({
+    outputDir: opts.outputDir,
+    cache: opts.cacheBytes ? { maxBytes: opts.cacheBytes } : undefined,
+    debug: opts.debug,
+  });
+  registerBuiltins(engine.registry);
+  const dirs = opts.customNodes ?? (existsSync('custom_nodes') ? ['custom_nodes'] : []);
+  const report = await loadCustomNodes(engine.registry, dirs);
+  for (const f of report.failed) console.error(`warning: custom nodes ${f.path} skipped: ${f.error}`);
+  return engine;
+}
+
+function printProblems(engine: Engine, workflow: Workflow, json: boolean): boolean {
+  const { problems, order } = engine.validate(workflow);
+  if (json) {
+    if (problems.length) console.log(JSON.stringify({ type: 'validation_error', data: { problems } }));
+  } else if (problems.length) {
+    console.error(`The workflow has ${problems.length} problem${problems.length === 1 ? '' : 's'}:`);
+    for (const p of problems) console.error(`  - ${formatProblem(p)}`);
+  }
+  return problems.length === 0 && order.length > 0;
+}
+
+/** The files an output node reported, as paths on disk. */
+function filesOf(engine: Engine, output: Record<string, unknown[]>): string[] {
+  const files: string[] = [];
+  for (const entries of Object.values(output)) {
+    for (const e of entries) {
+      const f = e as { filename?: unknown; subfolder?: unknown; type?: unknown };
+      if (typeof f?.filename !== 'string') continue;
+      const root = f.type === 'temp' ? engine.tempRoot : engine.outputDir;
+      files.push(path.join(root, typeof f.subfolder === 'string' ? f.subfolder : '', f.filename));
+    }
+  }
+  return files;
+}
+
+async function runCommand(file: string, opts: {
+  set?: string[]; outputDir?: string; customNodes?: string[]; json?: boolean; cacheBytes?: number; debug?: boolean; only?: string[];
+}): Promise<number> {
+  const workflow = readWorkflow(file);
+  for (const s of opts.set ?? []) applySet(workflow, s);
+  const engine = await makeEngine(opts);
+  const validated = engine.validate(workflow, opts.only);
+  if (validated.problems.length) {
+    printProblems(engine, workflow, opts.json ?? false);
+    return 1;
+  }
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    console.error('\ninterrupting (Ctrl+C again to quit at once)...');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  const printer = opts.json ? undefined : new ProgressPrinter(validated.workflow, engine.registry, process.stderr);
+  const onEvent = (event: EngineEvent) => {
+    if (opts.json) console.log(JSON.stringify(event));
+    else printer!.handle(event);
+  };
+  try {
+    const result = await engine.execute(workflow, { signal: controller.signal, onEvent, targets: opts.only });
+    printer?.done();
+    if (!opts.json) {
+      for (const [id, output] of Object.entries(result.outputs)) {
+        const type = validated.workflow.nodes[id]?.type ?? '';
+        const files = filesOf(engine, output);
+        for (const f of files) console.log(f);
+        if (files.length === 0) for (const t of output.text ?? []) console.log(`node ${id} (${type}): ${String(t)}`);
+      }
+      if (result.status === 'error') {
+        const e = result.error!;
+        console.error(`error in node ${e.node_id} (${e.node_type}): ${e.exception_message}`);
+        if (e.traceback.length) console.error(e.traceback.join('\n'));
+      }
+      if (result.status === 'interrupted') console.error('interrupted');
+    }
+    return result.status === 'success' ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+async function validateCommand(file: string, opts: { customNodes?: string[]; json?: boolean }): Promise<number> {
+  const workflow = readWorkflow(file);
+  const engine = await makeEngine(opts);
+  const ok = printProblems(engine, workflow, opts.json ?? false);
+  if (ok) {
+    const { order } = engine.validate(workflow);
+    if (opts.json) console.log(JSON.stringify({ type: 'valid', data: { nodes: Object.keys(workflow.nodes).length, will_run: order.length } }));
+    else console.log(`${file} is valid: ${Object.keys(workflow.nodes).length} nodes, ${order.length} would run`);
+  }
+  return ok ? 0 : 1;
+}
+
+async function nodesCommand(opts: { customNodes?: string[]; json?: boolean }): Promise<number> {
+  const engine = await makeEngine(opts);
+  const info = describeNodes(engine.registry);
+  if (opts.json) {
+    console.log(JSON.stringify(info, null, 2));
+    return 0;
+  }
+  const byCategory = new Map<string, string[]>();
+  for (const node of Object.values(info)) {
+    const inputs = [...node.input_order.required, ...node.input_order.optional.map((n) => `${n}?`)].join(', ');
+    const outputs = node.output.map((t, i) => `${node.output_name[i]}:${t}`).join(', ') || (node.output_node ? 'output node' : '-');
+    const line = `  ${node.name}(${inputs}) → ${outputs}\n      ${node.description}`;
+    byCategory.set(node.category, [...(byCategory.get(node.category) ?? []), line]);
+  }
+  for (const [category, lines] of [...byCategory].sort()) console.log(`${category}\n${lines.join('\n')}`);
+  return 0;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('sanagraph')
+    .description('Node-graph workflows for Sana text-to-image models')
+    .showHelpAfterError();
+  const customNodes = ['--custom-nodes <dir>', 'load custom node packages from this directory (repeatable; default ./custom_nodes if it exists)', collect] as const;
+
+  program.command('run <workflow>')
+    .description('validate and run a workflow file (sanagraph or ComfyUI API format)')
+    .option('--set <node.input=value>', 'override an input, e.g. --set 5.steps=30 (repeatable)', collect)
+    .option('--output-dir <dir>', 'where output nodes write files', 'output')
+    .option(...customNodes)
+    .option('--only <nodeId>', 'run only this node and its ancestors (repeatable)', collect)
+    .option('--cache-bytes <size>', 'result cache budget, e.g. 512MB (default 2GiB)', parseBytes)
+    .option('--json', 'print events as JSON lines instead of progress')
+    .option('--debug', 'include stack traces in errors')
+    .action(async (file, opts) => { process.exitCode = await runCommand(file, opts); });
+
+  program.command('validate <workflow>')
+    .description('check a workflow without running it')
+    .option(...customNodes)
+    .option('--json', 'print the result as JSON')
+    .action(async (file, opts) => { process.exitCode = await validateCommand(file, opts); });
+
+  program.command('nodes')
+    .description('list the available nodes (--json: the same description as the server\'s /object_info)')
+    .option(...customNodes)
+    .option('--json', 'print as JSON')
+    .action(async (opts) => { process.exitCode = await nodesCommand(opts); });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  // `sanagraph run ... --json | head` closes our stdout early: that is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw e; });
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    if (!(e instanceof CliError)) throw e;
+    console.error(`error: ${e.message}`);
+    process.exitCode = 1;
+  }
+}

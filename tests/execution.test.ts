@@ -1,0 +1,236 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { chain, makeEngine, recorder, workflow } from './helpers.ts';
+
+describe('execution', () => {
+  it('runs nodes in dependency order and emits ComfyUI-style events', async () => {
+    const calls: string[] = [];
+    const engine = makeEngine(calls);
+    const rec = recorder();
+    const result = await engine.execute(workflow({
+      a: { type: 'Const', inputs: { value: 2 } },
+      b: { type: 'Const', inputs: { value: 3 } },
+      sum: { type: 'Add', inputs: { a: ['a', 0], b: ['b', 0] } },
+      out: { type: 'Sink', inputs: { x: ['sum', 0] } },
+    }), { onEvent: rec.onEvent, promptId: 'p1' });
+    assert.equal(result.status, 'success');
+    assert.deepEqual(result.outputs, { out: { value: [5] } });
+    assert.deepEqual(calls, ['a', 'b', 'sum', 'out']);
+    assert.deepEqual(rec.types(), ['execution_start', 'execution_cached', 'executing', 'executing', 'executing', 'executing', 'executed', 'execution_success']);
+    assert.ok(rec.events.every((e) => e.data.prompt_id === 'p1'));
+    const executed = rec.events.find((e) => e.type === 'executed')!;
+    assert.deepEqual(executed.data, { prompt_id: 'p1', node: 'out', display_node: 'out', output: { value: [5] } });
+  });
+
+  it('runs only output nodes and their ancestors', async () => {
+    const calls: string[] = [];
+    const engine = makeEngine(calls);
+    await engine.execute(workflow({
+      1: { type: 'Const', inputs: { value: 1 } },
+      2: { type: 'Inc', inputs: { x: ['1', 0] } },
+      3: { type: 'Sink', inputs: { x: ['1', 0] } },
+      4: { type: 'Const', inputs: { value: 9 } }, // feeds nothing that is an output
+    }));
+    assert.deepEqual(calls.sort(), ['1', '3']);
+  });
+
+  it('runs only the requested targets (partial execution)', async () => {
+    const calls: string[] = [];
+    const engine = makeEngine(calls);
+    const wf = workflow({
+      1: { type: 'Const', inputs: { value: 1 } },
+      2: { type: 'Sink', inputs: { x: ['1', 0] } },
+      3: { type: 'Const', inputs: { value: 2 } },
+      4: { type: 'Sink', inputs: { x: ['3', 0] } },
+    });
+    const result = await engine.execute(wf, { targets: ['4'] });
+    assert.deepEqual(calls, ['3', '4']);
+    assert.deepEqual(Object.keys(result.outputs), ['4']);
+  });
+
+  it('passes values along a deep chain without recursion limits', async () => {
+    const engine = makeEngine();
+    const result = await engine.execute(chain(20_000));
+    assert.deepEqual(result.outputs.sink, { value: [20_000] });
+  });
+
+  it('overlaps independent async branches', async () => {
+    const calls: string[] = [];
+    const engine = makeEngine(calls);
+    const started = performance.now();
+    await engine.execute(workflow({
+      1: { type: 'Const', inputs: { value: 1 } },
+      2: { type: 'Slow', inputs: { x: ['1', 0], ms: 150 } },
+      3: { type: 'Slow', inputs: { x: ['1', 0], ms: 150 } },
+      4: { type: 'Add', inputs: { a: ['2', 0], b: ['3', 0] } },
+      5: { type: 'Sink', inputs: { x: ['4', 0] } },
+    }));
+    // Both slow nodes start before either finishes.
+    assert.deepEqual(calls.slice(1, 3).sort(), ['2:start', '3:start']);
+    assert.ok(performance.now() - started < 290, 'the two 150 ms branches overlapped');
+  });
+
+  it('reports progress from a node', async () => {
+    const engine = makeEngine();
+    const rec = recorder();
+    await engine.execute(workflow({ 1: { type: 'Const' }, 2: { type: 'Progress', inputs: { x: ['1', 0] } }, 3: { type: 'Sink', inputs: { x: ['2', 0] } } }), { onEvent: rec.onEvent });
+    const progress = rec.events.filter((e) => e.type === 'progress').map((e) => e.data);
+    assert.deepEqual(progress.map((p) => [p.node, p.value, p.max]), [['2', 1, 3], ['2', 2, 3], ['2', 3, 3]]);
+  });
+
+  it('fails the execution with a clear error event and stays usable', async () => {
+    const calls: string[] = [];
+    const engine = makeEngine(calls);
+    const rec = recorder();
+    const result = await engine.execute(workflow({
+      1: { type: 'Const', inputs: { value: 4 } },
+      2: { type: 'Fail', inputs: { x: ['1', 0] } },
+      3: { type: 'Sink', inputs: { x: ['2', 0] } },
+    }), { onEvent: rec.onEvent });
+    assert.equal(result.status, 'error');
+    assert.equal(rec.types().at(-1), 'execution_error');
+    const error = result.error!;
+    assert.equal(error.node_id, '2');
+    assert.equal(error.node_type, 'Fail');
+    assert.equal(error.exception_message, 'this node always fails');
+    assert.deepEqual(error.current_inputs, { x: '4' });
+    assert.deepEqual(error.executed, ['1']);
+    assert.deepEqual(error.traceback, [], 'no stack unless debug');
+    assert.ok(!calls.includes('3'));
+    const ok = await engine.execute(workflow({ 1: { type: 'Const', inputs: { value: 4 } }, 3: { type: 'Sink', inputs: { x: ['1', 0] } } }));
+    assert.equal(ok.status, 'success');
+  });
+
+  it('includes the stack in debug mode', async () => {
+    const engine = makeEngine([], { debug: true });
+    const result = await engine.execute(workflow({ 1: { type: 'Const' }, 2: { type: 'Fail', inputs: { x: ['1', 0] } }, 3: { type: 'Sink', inputs: { x: ['2', 0] } } }));
+    assert.match(result.error!.traceback.join('\n'), /this node always fails\n\s+at /);
+  });
+
+  it('reports a node that returns the wrong number or type of outputs', async () => {
+    const engine = makeEngine();
+    const { defineNode, INT } = await import('../engine/index.ts');
+    engine.registry.register([
+      defineNode({ type: 'TwoForOne', category: 't', description: '', inputs: {}, outputs: [{ name: 'v', type: INT }], run: () => [1, 2] as unknown as [number] }),
+      defineNode({ type: 'NotInt', category: 't', description: '', inputs: {}, outputs: [{ name: 'v', type: INT }], run: () => ['seven'] as unknown as [number] }),
+    ], 'test');
+    const r1 = await engine.execute(workflow({ 1: { type: 'TwoForOne' }, 2: { type: 'Sink', inputs: { x: ['1', 0] } } }));
+    assert.match(r1.error!.exception_message, /returned 2 values but TwoForOne declares 1 output/);
+    const r2 = await engine.execute(workflow({ 1: { type: 'NotInt' }, 2: { type: 'Sink', inputs: { x: ['1', 0] } } }));
+    assert.match(r2.error!.exception_message, /output 0 \("v"\) should be INT, got "seven"/);
+  });
+
+  it('checks a value linked into a widget against the widget schema', async () => {
+    const engine = makeEngine();
+    const result = await engine.execute(workflow({
+      1: { type: 'PrimitiveInt', inputs: { value: 5000 } },
+      2: { type: 'Const', inputs: { value: ['1', 0] } },
+      3: { type: 'Sink', inputs: { x: ['2', 0] } },
+    }));
+    assert.equal(result.status, 'error');
+    assert.match(result.error!.exception_message, /input "value" must be an integer between -1000 and 1000, but node 1 gave 5000/);
+  });
+
+  describe('cancellation', () => {
+    it('stops inside a node that checks the signal and keeps finished results cached', async () => {
+      const calls: string[] = [];
+      const engine = makeEngine(calls);
+      const controller = new AbortController();
+      const rec = recorder();
+      const wf = workflow({
+        1: { type: 'Const', inputs: { value: 1 } },
+        2: { type: 'Slow', inputs: { x: ['1', 0], ms: 5000 } },
+        3: { type: 'Sink', inputs: { x: ['2', 0] } },
+      });
+      setTimeout(() => controller.abort(), 50);
+      const started = performance.now();
+      const result = await engine.execute(wf, { signal: controller.signal, onEvent: rec.onEvent });
+      assert.ok(performance.now() - started < 2000, 'did not wait for the 5 s node');
+      assert.equal(result.status, 'interrupted');
+      const last = rec.events.at(-1)!;
+      assert.equal(last.type, 'execution_interrupted');
+      assert.deepEqual(last.type === 'execution_interrupted' && [last.data.node_id, last.data.node_type, last.data.executed], ['2', 'Slow', ['1']]);
+      calls.length = 0;
+      const again = await engine.execute(workflow({
+        1: { type: 'Const', inputs: { value: 1 } }, 2: { type: 'Slow', inputs: { x: ['1', 0], ms: 1 } }, 3: { type: 'Sink', inputs: { x: ['2', 0] } },
+      }));
+      assert.equal(again.status, 'success');
+      assert.ok(!calls.includes('1'), 'the Const finished before the interrupt was reused');
+    });
+
+    it('stops at the next node boundary in a long chain of sync nodes', async () => {
+      const calls: string[] = [];
+      const engine = makeEngine(calls);
+      const controller = new AbortController();
+      let executing = 0;
+      const result = await engine.execute(chain(200_000), {
+        signal: controller.signal,
+        onEvent: (e) => { if (e.type === 'executing' && ++executing === 1000) setImmediate(() => controller.abort()); },
+      });
+      assert.equal(result.status, 'interrupted');
+      assert.ok(calls.length >= 1000 && calls.length < 200_000, `stopped part way (${calls.length} ran)`);
+    });
+
+    it('does not start when the signal is already aborted', async () => {
+      const calls: string[] = [];
+      const engine = makeEngine(calls);
+      const result = await engine.execute(chain(3), { signal: AbortSignal.abort() });
+      assert.equal(result.status, 'interrupted');
+      assert.deepEqual(calls, []);
+    });
+  });
+
+  describe('expansion', () => {
+    const wf = (times: number, start = 10) => workflow({
+      1: { type: 'Const', inputs: { value: start } },
+      2: { type: 'Repeat', inputs: { x: ['1', 0], times } },
+      3: { type: 'Sink', inputs: { x: ['2', 0] } },
+    });
+
+    it('runs the sub-graph in place of the node, with ids <parent>.<n> and progress per step', async () => {
+      const calls: string[] = [];
+      const engine = makeEngine(calls);
+      const rec = recorder();
+      const result = await engine.execute(wf(3), { onEvent: rec.onEvent });
+      assert.deepEqual(result.outputs['3'], { value: [13] });
+      assert.deepEqual(calls, ['1', '2', '2.1', '2.2', '2.3', '3']);
+      const executing = rec.events.filter((e) => e.type === 'executing').map((e) => e.type === 'executing' && [e.data.node, e.data.display_node]);
+      assert.deepEqual(executing, [['1', '1'], ['2', '2'], ['2.1', '2'], ['2.2', '2'], ['2.3', '2'], ['3', '3']]);
+      const progress = rec.events.filter((e) => e.type === 'progress').map((e) => e.type === 'progress' && [e.data.node, e.data.value, e.data.max]);
+      assert.deepEqual(progress, [['2', 1, 3], ['2', 2, 3], ['2', 3, 3]]);
+      assert.deepEqual(result.executed, ['1', '2.1', '2.2', '2.3', '2', '3']);
+    });
+
+    it('caches expanded nodes by signature, so a longer expansion reuses the shared steps', async () => {
+      const calls: string[] = [];
+      const engine = makeEngine(calls);
+      await engine.execute(wf(3));
+      calls.length = 0;
+      const result = await engine.execute(wf(5));
+      assert.deepEqual(result.outputs['3'], { value: [15] });
+      assert.deepEqual(calls, ['2', '2.4', '2.5', '3']);
+      calls.length = 0;
+      await engine.execute(wf(5));
+      assert.deepEqual(calls, [], 'the expanding node itself is cached');
+    });
+
+    it('passes a literal straight through an empty expansion', async () => {
+      const engine = makeEngine();
+      const result = await engine.execute(wf(0, 7));
+      assert.deepEqual(result.outputs['3'], { value: [7] });
+    });
+
+    it('reports an invalid sub-graph as an error of the expanding node', async () => {
+      const engine = makeEngine();
+      const { defineNode, INT } = await import('../engine/index.ts');
+      engine.registry.register([defineNode({
+        type: 'BadExpand', category: 't', description: '', inputs: {}, outputs: [{ name: 'v', type: INT }],
+        run: (_i, ctx) => { const g = ctx.subgraph(); return g.result([g.add('Missing', {}).out(0)]); },
+      })], 'test');
+      const result = await engine.execute(workflow({ 1: { type: 'BadExpand' }, 2: { type: 'Sink', inputs: { x: ['1', 0] } } }));
+      assert.equal(result.status, 'error');
+      assert.equal(result.error!.node_id, '1');
+      assert.match(result.error!.exception_message, /invalid expansion: node 1\.1 \(Missing\): unknown node type "Missing"/);
+    });
+  });
+});
