@@ -2,10 +2,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { estimateBytes } from './data-types.ts';
 import type { EngineEvent, ExecutionErrorData } from './events.ts';
-import { isExpansion, OutputRef, SubgraphBuilder, type Expansion } from './expansion.ts';
+import { RunContext, type ContextHost } from './context.ts';
+import { isExpansion, OutputRef, type Expansion } from './expansion.ts';
 import type { ResultCache } from './cache.ts';
-import type { Logger, NodeContext, UiOutput } from './node.ts';
-import { reserveFile } from './output-files.ts';
+import type { Logger, UiOutput } from './node.ts';
 import type { NodeRegistry } from './registry.ts';
 import { nodeSignature, stableJson } from './signature.ts';
 import { formatProblem, resolveNode, type GraphNode, type Problem, type ValidatedWorkflow } from './validate.ts';
@@ -46,7 +46,7 @@ const YIELD_EVERY_MS = 15;
  * `concurrency`. Every node result is cached as soon as it exists, so an interrupted or
  * failed run leaves valid partial results behind.
  */
-export class Execution {
+export class Execution implements ContextHost {
   /** Every node of the run: the validated graph (owned by this run), plus expanded nodes. */
   private readonly nodes: Map<string, GraphNode>;
   private readonly values = new Map<string, readonly unknown[]>();
@@ -73,16 +73,17 @@ export class Execution {
   constructor(
     private readonly settings: ExecutionSettings,
     private readonly validated: ValidatedWorkflow,
-    private readonly workflow: unknown,
-    private readonly promptId: string,
+    readonly workflow: unknown,
+    readonly promptId: string,
     private readonly emit: (event: EngineEvent) => void,
-    private readonly signal: AbortSignal | undefined,
+    /** The caller's signal: its abort is an interrupt (our own `abort` also stops on failure). */
+    private readonly external: AbortSignal | undefined,
   ) {
     this.result = { promptId, status: 'success', outputs: {}, executed: [], cached: [] };
     this.nodes = validated.graph;
-    if (signal) {
-      if (signal.aborted) this.abort.abort(signal.reason);
-      else signal.addEventListener('abort', () => this.abort.abort(signal.reason), { once: true });
+    if (external) {
+      if (external.aborted) this.abort.abort(external.reason);
+      else external.addEventListener('abort', () => this.abort.abort(external.reason), { once: true });
     }
   }
 
@@ -216,7 +217,7 @@ export class Execution {
     let result: unknown;
     try {
       inputs = this.inputsOf(node);
-      result = node.registered.def.run(inputs, this.context(node));
+      result = node.registered.def.run(inputs, new RunContext(this, node));
     } catch (error) {
       this.fail(node, error, inputs);
       return;
@@ -252,38 +253,25 @@ export class Execution {
     return inputs;
   }
 
-  private context(node: GraphNode): NodeContext {
-    const exec = this;
-    const { promptId } = this;
-    const prefix = `[${node.id} ${node.registered.def.type}] `;
-    const log = this.settings.logger;
-    return {
-      nodeId: node.id,
-      promptId,
-      signal: this.abort.signal,
-      workflow: this.workflow,
-      outputDir: this.settings.outputDir,
-      get tempDir() { return exec.ensureTempDir(); },
-      log: {
-        debug: (m) => log.debug(prefix + m), info: (m) => log.info(prefix + m),
-        warn: (m) => log.warn(prefix + m), error: (m) => log.error(prefix + m),
-      },
-      progress: (value, max) => this.emit({ type: 'progress', data: { prompt_id: promptId, node: node.id, display_node: node.displayNode, value, max } }),
-      reserveFile: (prefix, ext, where = 'output') => where === 'output'
-        ? reserveFile(this.settings.outputDir, prefix, ext, 'output')
-        : reserveFile(this.settings.tempRoot, path.posix.join(promptId, prefix), ext, 'temp'),
-      subgraph: () => new SubgraphBuilder(this.sourcesOf(node)),
-    };
+  // ---- ContextHost: what RunContext asks of the execution ------------------------------
+
+  get signal(): AbortSignal { return this.abort.signal; }
+  get outputDir(): string { return this.settings.outputDir; }
+  get tempRoot(): string { return this.settings.tempRoot; }
+  get logger(): Logger { return this.settings.logger; }
+
+  progress(node: GraphNode, value: number, max: number): void {
+    this.emit({ type: 'progress', data: { prompt_id: this.promptId, node: node.id, display_node: node.displayNode, value, max } });
   }
 
-  private ensureTempDir(): string {
+  tempDirectory(): string {
     this.tempDir ??= path.join(this.settings.tempRoot, this.promptId);
     mkdirSync(this.tempDir, { recursive: true });
     return this.tempDir;
   }
 
   /** What fed each input of a node: an OutputRef where linked, else the literal. */
-  private sourcesOf(node: GraphNode): Record<string, unknown> {
+  sourcesOf(node: GraphNode): Record<string, unknown> {
     const sources: Record<string, unknown> = {};
     for (const name in node.registered.def.inputs) sources[name] = node.literals[name];
     for (const link of node.links) sources[link.input] = new OutputRef(link.from, link.output, true);
@@ -374,8 +362,7 @@ export class Execution {
 
   private countProgress(parent: string, counter: { done: number; total: number }): void {
     counter.done++;
-    const node = this.nodes.get(parent)!;
-    this.emit({ type: 'progress', data: { prompt_id: this.promptId, node: parent, display_node: node.displayNode, value: counter.done, max: counter.total } });
+    this.progress(this.nodes.get(parent)!, counter.done, counter.total);
   }
 
   // ---- expansion ------------------------------------------------------------------------
@@ -465,7 +452,7 @@ export class Execution {
   private finish(): ExecutionResult {
     const r = this.result;
     const base = { prompt_id: this.promptId, executed: r.executed, timestamp: Date.now() };
-    if (this.signal?.aborted) {
+    if (this.external?.aborted) {
       r.status = 'interrupted';
       const node = this.failure?.node ?? this.current;
       this.emit({ type: 'execution_interrupted', data: { ...base, node_id: node?.id ?? null, node_type: node?.registered.def.type ?? null } });

@@ -148,9 +148,12 @@ export function validateWorkflow(workflow: Workflow, registry: NodeRegistry, req
   const graph = new Map<string, GraphNode>();
 
   const targets: string[] = [];
+  // Each node's definition, looked up once (null: unknown type).
+  const known = new Map<string, RegisteredNode | null>();
   for (const id of Object.keys(nodes)) {
     const type = nodes[id].type;
     const registered = registry.get(type);
+    known.set(id, registered ?? null);
     if (registered) {
       if (!requested && registered.def.output === true) targets.push(id);
       continue;
@@ -169,9 +172,9 @@ export function validateWorkflow(workflow: Workflow, registry: NodeRegistry, req
   }
 
   const { order, cycles } = plan(workflow, targets);
-  const sourceOf: SourceLookup = (id) => (Object.hasOwn(nodes, id) ? registry.get(nodes[id].type) ?? null : undefined);
+  const sourceOf: SourceLookup = (id) => known.get(id);
   for (const id of order) {
-    const registered = registry.get(nodes[id].type);
+    const registered = known.get(id);
     if (registered) graph.set(id, resolveNode(id, registered, nodes[id].inputs, sourceOf, registry, problems));
   }
   for (const cycle of cycles) {
