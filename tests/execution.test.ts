@@ -57,17 +57,16 @@ describe('execution', () => {
   it('overlaps independent async branches', async () => {
     const calls: string[] = [];
     const engine = makeEngine(calls);
-    const started = performance.now();
-    await engine.execute(workflow({
+    const result = await engine.execute(workflow({
       1: { type: 'Const', inputs: { value: 1 } },
-      2: { type: 'Slow', inputs: { x: ['1', 0], ms: 150 } },
-      3: { type: 'Slow', inputs: { x: ['1', 0], ms: 150 } },
+      2: { type: 'Slow', inputs: { x: ['1', 0], ms: 50 } },
+      3: { type: 'Slow', inputs: { x: ['1', 0], ms: 50 } },
       4: { type: 'Add', inputs: { a: ['2', 0], b: ['3', 0] } },
       5: { type: 'Sink', inputs: { x: ['4', 0] } },
     }));
     // Both slow nodes start before either finishes.
-    assert.deepEqual(calls.slice(1, 3).sort(), ['2:start', '3:start']);
-    assert.ok(performance.now() - started < 290, 'the two 150 ms branches overlapped');
+    assert.deepEqual(calls.slice(0, 3), ['1', '2:start', '3:start']);
+    assert.deepEqual(result.outputs['5'], { value: [2] });
   });
 
   it('reports progress from a node', async () => {
@@ -143,10 +142,9 @@ describe('execution', () => {
         3: { type: 'Sink', inputs: { x: ['2', 0] } },
       });
       setTimeout(() => controller.abort(), 50);
-      const started = performance.now();
       const result = await engine.execute(wf, { signal: controller.signal, onEvent: rec.onEvent });
-      assert.ok(performance.now() - started < 2000, 'did not wait for the 5 s node');
       assert.equal(result.status, 'interrupted');
+      assert.deepEqual(calls, ['1', '2:start'], 'the 5 s node stopped when the signal fired');
       const last = rec.events.at(-1)!;
       assert.equal(last.type, 'execution_interrupted');
       assert.deepEqual(last.type === 'execution_interrupted' && [last.data.node_id, last.data.node_type, last.data.executed], ['2', 'Slow', ['1']]);
