@@ -1,5 +1,5 @@
 /** The public API of sanagraph's engine: what custom node packages and embedders import. */
-export { defineNode, outputTypeName } from './node.ts';
+export { defineNode, outputTypeName, InputError } from './node.ts';
 export type { NodeDefinition, AnyNodeDefinition, NodeContext, OutputSpec, RunResult, UiOutput, Logger, SavedFile } from './node.ts';
 export { socket, optional, int, float, seed, string, boolean, choice } from './inputs.ts';
 export type { InputSpec, InputSpecs, InputValues, SocketSpec, WidgetSpec } from './inputs.ts';
@@ -23,3 +23,7 @@ export type { NodeInfo } from './catalog.ts';
 export { loadCustomNodes } from './custom-nodes.ts';
 export type { CustomNodeReport } from './custom-nodes.ts';
 export { reserveFile } from './output-files.ts';
+export { tensor, float32, asFloat32, castTo, elementCount, shapeText } from './tensor.ts';
+export type { Tensor, Float32Tensor, DType, TensorData } from './tensor.ts';
+export { parseSafetensors, serializeSafetensors, parseNpy, serializeNpy, readTensorFile, writeSafetensors } from './tensor-files.ts';
+export { randn, TorchGenerator } from './torch-random.ts';

@@ -95,3 +95,11 @@ export function defineNode<const I extends InputSpecs, const O extends OutputSpe
 export function outputTypeName(spec: OutputSpec): string {
   return typeof spec.type === 'string' ? spec.type : spec.type.name;
 }
+
+/** A run-time problem with one input of a node: the message names the input. */
+export class InputError extends Error {
+  constructor(readonly input: string, message: string) {
+    super(`input "${input}": ${message}`);
+    this.name = 'InputError';
+  }
+}

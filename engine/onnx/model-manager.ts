@@ -1,0 +1,208 @@
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../node.ts';
+import type { Tensor } from '../tensor.ts';
+import type { Request, Response, RunResult, SessionInfo } from './protocol.ts';
+import { autoSkipReason, candidates, explainUnavailable, firstLine, noteFallback, type Device } from './providers.ts';
+
+/** A request without its id (Omit distributed over the union). */
+type RequestBody = Request extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
+
+export interface LoadedModel extends SessionInfo {
+  /** `<device>:<real path>`: one session per model file and requested device. */
+  readonly key: string;
+  readonly path: string;
+  readonly device: Device;
+  /** Model file size plus external data, the estimate the memory budget counts. */
+  readonly bytes: number;
+}
+
+export interface ModelManagerOptions {
+  logger: Logger;
+  /** Intra-op threads per session (default: ONNX Runtime's choice, all cores). */
+  threads?: number;
+  /** Unload least recently used idle sessions beyond this many bytes of model files (default 60% of RAM). */
+  budgetBytes?: number;
+}
+
+export class ModelLoadError extends Error {
+  constructor(message: string) { super(message); this.name = 'ModelLoadError'; }
+}
+
+/** The device asked for explicitly cannot run models here (no silent fallback). */
+export class DeviceUnavailableError extends ModelLoadError {
+  constructor(message: string) { super(message); this.name = 'DeviceUnavailableError'; }
+}
+
+/** Model file plus the external-data files ONNX exporters write beside it. */
+function modelBytes(path: string): number {
+  return [path, `${path}_data`, `${path}.data`].filter((p) => existsSync(p)).reduce((sum, p) => sum + statSync(p).size, 0);
+}
+
+/**
+ * Loads ONNX models into sessions that live on one worker thread, keeps them across runs,
+ * unloads the least recently used ones beyond a memory budget, and frees them on request.
+ * A model that was unloaded is loaded again when it is next run.
+ */
+export class ModelManager {
+  private worker?: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  /** Loaded sessions, least recently used first. */
+  private readonly models = new Map<string, LoadedModel>();
+  private readonly loading = new Map<string, Promise<LoadedModel>>();
+  private readonly busy = new Map<string, number>();
+  /** Total milliseconds spent inside ONNX Runtime's `run` (for overhead measurements). */
+  runMs = 0;
+  runs = 0;
+
+  constructor(private readonly options: ModelManagerOptions) {}
+
+  private get budget(): number {
+    return this.options.budgetBytes ?? Math.floor(os.totalmem() * 0.6);
+  }
+
+  private call<T>(req: RequestBody): Promise<T> {
+    const worker = this.ensureWorker();
+    const id = this.nextId++;
+    if (this.pending.size === 0) worker.ref(); // keep the process alive while waiting for an answer
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      worker.postMessage({ ...req, id });
+    });
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(new URL('./worker-boot.mjs', import.meta.url), {
+      workerData: { entry: new URL('./session-worker.ts', import.meta.url).href },
+    });
+    worker.on('message', (res: Response) => {
+      const waiter = this.pending.get(res.id);
+      this.pending.delete(res.id);
+      if (this.pending.size === 0) worker.unref(); // an idle runtime must not keep the process alive
+      if (!waiter) return;
+      if (res.ok) waiter.resolve(res.value);
+      else waiter.reject(Object.assign(new Error(res.error.message), { name: res.error.name }));
+    });
+    worker.on('error', (e) => this.failAll(e));
+    worker.on('exit', (code) => {
+      this.failAll(new Error(`the ONNX Runtime worker exited (code ${code})`));
+      this.worker = undefined;
+      this.models.clear();
+    });
+    worker.unref();
+    this.worker = worker;
+    return worker;
+  }
+
+  private failAll(error: Error): void {
+    for (const waiter of this.pending.values()) waiter.reject(error);
+    this.pending.clear();
+  }
+
+  /** Loads (or returns the loaded) session for a model file on a device. */
+  load(path: string, device: Device): Promise<LoadedModel> {
+    if (!existsSync(path)) return Promise.reject(new ModelLoadError(`model file ${path} does not exist`));
+    const key = `${device}:${realpathSync(path)}`;
+    const loaded = this.models.get(key);
+    if (loaded) {
+      this.touch(key);
+      return Promise.resolve(loaded);
+    }
+    let promise = this.loading.get(key);
+    if (!promise) {
+      promise = this.create(key, path, device).finally(() => this.loading.delete(key));
+      this.loading.set(key, promise);
+    }
+    return promise;
+  }
+
+  private async create(key: string, path: string, device: Device): Promise<LoadedModel> {
+    const bytes = modelBytes(path);
+    await this.makeRoom(bytes);
+    const errors: string[] = [];
+    for (const provider of candidates(device)) {
+      const skip = device === 'auto' ? autoSkipReason(provider) : undefined;
+      if (skip) {
+        noteFallback(provider, skip, this.options.logger);
+        continue;
+      }
+      try {
+        const info = await this.call<SessionInfo>({ op: 'create', session: key, path, provider, threads: this.options.threads });
+        const model: LoadedModel = { ...info, key, path, device, bytes };
+        this.models.set(key, model);
+        return model;
+      } catch (e) {
+        const reason = firstLine((e as Error).message);
+        if (isModelProblem(reason)) throw new ModelLoadError(`cannot load ${path}: ${reason}`);
+        if (device !== 'auto') throw new DeviceUnavailableError(explainUnavailable(provider, reason));
+        noteFallback(provider, reason, this.options.logger);
+        errors.push(`${provider}: ${reason}`);
+      }
+    }
+    throw new ModelLoadError(`cannot load ${path} on any device: ${errors.join('; ')}`);
+  }
+
+  private touch(key: string): void {
+    const model = this.models.get(key);
+    if (!model) return;
+    this.models.delete(key);
+    this.models.set(key, model);
+  }
+
+  /** Unloads idle sessions, least recently used first, until `incoming` more bytes fit the budget. */
+  private async makeRoom(incoming: number): Promise<void> {
+    let total = incoming;
+    for (const m of this.models.values()) total += m.bytes;
+    for (const [key, model] of [...this.models]) {
+      if (total <= this.budget) break;
+      if (this.busy.get(key)) continue;
+      this.options.logger.info(`unloading ${model.path} (${model.device}) to stay within the model memory budget`);
+      await this.unload(key);
+      total -= model.bytes;
+    }
+  }
+
+  /** Runs a model; loads it again first if it was unloaded meanwhile. */
+  async run(model: LoadedModel, feeds: Record<string, Tensor>): Promise<RunResult> {
+    const current = this.models.get(model.key) ?? (await this.load(model.path, model.device));
+    this.touch(current.key);
+    this.busy.set(current.key, (this.busy.get(current.key) ?? 0) + 1);
+    try {
+      const result = await this.call<RunResult>({ op: 'run', session: current.key, feeds });
+      this.runMs += result.runMs;
+      this.runs++;
+      return result;
+    } finally {
+      this.busy.set(current.key, this.busy.get(current.key)! - 1);
+    }
+  }
+
+  async unload(key: string): Promise<void> {
+    if (!this.models.delete(key)) return;
+    await this.call({ op: 'release', session: key });
+  }
+
+  /** Releases every idle session (the server's `/free`). */
+  async free(): Promise<void> {
+    for (const key of [...this.models.keys()]) if (!this.busy.get(key)) await this.unload(key);
+  }
+
+  loaded(): LoadedModel[] {
+    return [...this.models.values()];
+  }
+
+  /** Stops the worker; the manager can be used again afterwards (a new worker starts). */
+  async close(): Promise<void> {
+    this.models.clear();
+    await this.worker?.terminate();
+    this.worker = undefined;
+  }
+}
+
+/** Errors that are about the model file itself, so trying another device would not help. */
+function isModelProblem(reason: string): boolean {
+  return /protobuf parsing failed|Load model .* failed|No such file|does not exist|invalid model|INVALID_PROTOBUF|INVALID_GRAPH|opset/i.test(reason);
+}

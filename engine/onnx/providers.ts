@@ -1,0 +1,63 @@
+import { existsSync, readdirSync } from 'node:fs';
+import type { Logger } from '../node.ts';
+
+/**
+ * Which ONNX Runtime execution provider a session runs on.
+ *
+ * `auto` tries cuda, then webgpu, then cpu; each fallback is logged once per process with
+ * the reason. An explicit device that is unavailable is an error, never a silent fallback.
+ * onnxruntime-node does not fall back by itself (`['webgpu', 'cpu']` throws when there is no
+ * adapter), so each provider is tried in its own `create` call.
+ *
+ * `auto` skips webgpu when the only Vulkan driver is Mesa's lavapipe (a CPU rasterizer, ~30×
+ * slower than ORT's CPU provider); ask for `webgpu` explicitly to use it anyway.
+ */
+export const DEVICES = ['auto', 'cpu', 'webgpu', 'cuda'] as const;
+export type Device = (typeof DEVICES)[number];
+
+const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
+
+/** Vulkan driver manifests installed on this machine (`lvp_icd.x86_64.json`, `nvidia_icd.json`, ...). */
+export function vulkanDrivers(): string[] {
+  return ICD_DIRS.filter((d) => existsSync(d)).flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.json')));
+}
+
+export function onlySoftwareVulkan(drivers = vulkanDrivers()): boolean {
+  return drivers.every((f) => f.startsWith('lvp_icd'));
+}
+
+/** Why each provider failed under `auto`, remembered so the fallback is tried (and logged) once. */
+const failed = new Map<string, string>();
+
+export function candidates(device: Device): string[] {
+  if (device !== 'auto') return [device];
+  return ['cuda', 'webgpu', 'cpu'].filter((p) => !failed.has(p));
+}
+
+export function autoSkipReason(provider: string): string | undefined {
+  if (provider === 'webgpu' && onlySoftwareVulkan()) {
+    return 'no GPU Vulkan driver (only the lavapipe software driver or none); ask for device "webgpu" to use it anyway';
+  }
+  return undefined;
+}
+
+export function noteFallback(provider: string, reason: string, logger: Logger): void {
+  if (failed.has(provider)) return;
+  failed.set(provider, reason);
+  logger.info(`device auto: ${provider} unavailable (${reason}); trying the next provider`);
+}
+
+export function explainUnavailable(provider: string, reason: string): string {
+  const hint: Record<string, string> = {
+    cuda: 'onnxruntime-node ships without the CUDA provider: reinstall it with ONNXRUNTIME_NODE_INSTALL=cuda12 (needs CUDA 12 and cuDNN 9), or use device "auto"',
+    webgpu: 'no usable WebGPU adapter (a GPU with a Vulkan driver on Linux); use device "auto" or "cpu"',
+  };
+  return `device "${provider}" is unavailable: ${firstLine(reason)}${hint[provider] ? `. ${hint[provider]}` : ''}`;
+}
+
+/** The useful part of a native error: its first line, without ORT's source-location prefix. */
+export function firstLine(text: string): string {
+  const line = text.split('\n').find((l) => l.trim())?.trim() ?? text;
+  const adapter = /Failed to get a WebGPU adapter.*/.exec(line)?.[0];
+  return (adapter ?? line).slice(0, 300);
+}

@@ -1,0 +1,63 @@
+import { writeFile } from 'node:fs/promises';
+import { encode } from 'fast-png';
+import { defineNode, socket, string, toComfyApi, type Float32Tensor, type NodeContext, type Workflow } from '../engine/index.ts';
+import { IMAGE } from './types.ts';
+
+/**
+ * 8-bit as diffusers' `numpy_to_pil`: `(images * 255).round().astype("uint8")` on [0, 1] floats,
+ * where numpy rounds halves to even.
+ */
+export function toBytes(image: Float32Tensor, index: number): Uint8Array {
+  const [, h, w, c] = image.dims;
+  const size = h * w * c;
+  const src = image.data.subarray(index * size, (index + 1) * size);
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) {
+    const v = Math.fround(src[i] * 255);
+    const r = Math.round(v);
+    out[i] = r - v === 0.5 && r % 2 === 1 ? r - 1 : r; // half to even
+  }
+  return out;
+}
+
+/** PNG text chunks: the workflow (ours) and the same graph in ComfyUI's API format (`prompt`), as ComfyUI embeds them. */
+function metadata(workflow: unknown): Record<string, string> {
+  const wf = workflow as Workflow;
+  return { workflow: JSON.stringify(wf), prompt: JSON.stringify(toComfyApi(wf)) };
+}
+
+async function savePngs(images: Float32Tensor, prefix: string, ctx: NodeContext, where: 'output' | 'temp') {
+  const [batch, height, width] = images.dims;
+  const text = metadata(ctx.workflow);
+  const saved = [];
+  for (let i = 0; i < batch; i++) {
+    const file = ctx.reserveFile(prefix, 'png', where);
+    await writeFile(file.path, encode({ width, height, data: toBytes(images, i), channels: 3, depth: 8, text }));
+    saved.push({ filename: file.filename, subfolder: file.subfolder, type: file.type });
+  }
+  return { ui: { images: saved } };
+}
+
+export const SaveImage = defineNode({
+  type: 'SaveImage',
+  displayName: 'Save image',
+  category: 'image',
+  description: 'Saves images as PNG files <prefix>_00001.png, ... with the workflow embedded (drop one on the editor to get it back).',
+  output: true,
+  inputs: { images: socket(IMAGE), filename_prefix: string({ default: 'sanagraph' }) },
+  outputs: [],
+  run: ({ images, filename_prefix }, ctx) => savePngs(images, filename_prefix, ctx, 'output'),
+});
+
+export const PreviewImage = defineNode({
+  type: 'PreviewImage',
+  displayName: 'Preview image',
+  category: 'image',
+  description: 'Shows images without keeping them (written to the temporary folder).',
+  output: true,
+  inputs: { images: socket(IMAGE) },
+  outputs: [],
+  run: ({ images }, ctx) => savePngs(images, 'preview', ctx, 'temp'),
+});
+
+export default [SaveImage, PreviewImage];

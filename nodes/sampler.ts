@@ -1,0 +1,125 @@
+import { choice, defineNode, float, InputError, int, optional, socket, type Float32Tensor } from '../engine/index.ts';
+import { float32, shapeText } from '../engine/tensor.ts';
+import { checkConditioning, checkLatent } from './dit-step.ts';
+import { dpmSolverStep, dpmX0, eulerStep, makeSchedule, SCHEDULERS, type SchedulerName } from './schedules.ts';
+import { concatBatch, splitBatch } from './tensor-ops.ts';
+import { CONDITIONING, LATENT, SANA_MODEL, type Conditioning } from './types.ts';
+
+/**
+ * The sampler and the per-step nodes it expands into.
+ *
+ * Sampler(model, positive, negative, latent, steps, guidance_scale, scheduler, flow_shift) becomes,
+ * at run time, a sub-graph with one DiTStep + SplitBatch + Guidance + SolverStep per step (as
+ * diffusers' SanaPipeline.__call__ loop): the negative and positive conditionings are stacked
+ * once (ConcatConditioning), each DiTStep evaluates both as one batch of 2B, and the solver
+ * update follows the scheduler. With guidance_scale ≤ 1 the unconditional pass is skipped.
+ * Every step node is cached by signature, so a longer run or a changed last step reuses the rest.
+ */
+
+const schedulerInput = () => choice(SCHEDULERS, { default: 'flow_dpmpp_2m' });
+
+export const SolverStep = defineNode({
+  type: 'SolverStep',
+  displayName: 'Solver step',
+  category: 'sana/sampling',
+  description: 'One scheduler update x_t → x_{t-1} from the velocity (flow_euler, or DPM-Solver++ 2M with the previous step\'s x0).',
+  inputs: {
+    latent: socket(LATENT),
+    velocity: socket(LATENT),
+    prev_x0: optional(socket(LATENT)),
+    scheduler: schedulerInput(),
+    step: int({ default: 0, min: 0, max: 9999 }),
+    steps: int({ default: 20, min: 1, max: 10000 }),
+    flow_shift: float({ default: 3.0, min: 0.01, max: 100, step: 0.1 }),
+  },
+  outputs: [{ name: 'latent', type: LATENT }, { name: 'x0', type: LATENT }],
+  run: ({ latent, velocity, prev_x0, scheduler, step, steps, flow_shift }) => {
+    if (step >= steps) throw new InputError('step', `is ${step} but a ${steps}-step schedule has steps 0..${steps - 1}`);
+    if (shapeText(latent.dims) !== shapeText(velocity.dims)) {
+      throw new InputError('velocity', `has shape ${shapeText(velocity.dims)} but the latent has ${shapeText(latent.dims)}`);
+    }
+    const { sigmas } = makeSchedule(scheduler as SchedulerName, steps, flow_shift);
+    const wrap = (data: Float32Array) => float32(latent.dims, data);
+    if (scheduler === 'flow_euler') {
+      return [wrap(eulerStep(latent.data, velocity.data, sigmas[step], sigmas[step + 1])), wrap(dpmX0(latent.data, velocity.data, sigmas[step]))];
+    }
+    const { prev, x0 } = dpmSolverStep(latent.data, velocity.data, prev_x0?.data, step, sigmas);
+    return [wrap(prev), wrap(x0)];
+  },
+});
+
+export const ConcatConditioning = defineNode({
+  type: 'ConcatConditioning',
+  category: 'sana/conditioning',
+  description: 'Stacks two conditionings along the batch (first, then second), e.g. negative and positive for one 2B pass.',
+  inputs: { first: socket(CONDITIONING), second: socket(CONDITIONING) },
+  outputs: [{ name: 'conditioning', type: CONDITIONING }],
+  run: ({ first, second }) => {
+    if (shapeText(first.embeds.dims.slice(1)) !== shapeText(second.embeds.dims.slice(1))) {
+      throw new InputError('second', `embeddings ${shapeText(second.embeds.dims)} do not match the first ${shapeText(first.embeds.dims)} (same token count and width needed)`);
+    }
+    const out: Conditioning = { embeds: concatBatch([first.embeds, second.embeds]), mask: concatBatch([first.mask, second.mask]) };
+    return [out];
+  },
+});
+
+export const SplitBatch = defineNode({
+  type: 'SplitBatch',
+  category: 'sana/latent',
+  description: 'Splits a latent batch into its first and second halves (as torch.chunk(2)).',
+  inputs: { latent: socket(LATENT) },
+  outputs: [{ name: 'first', type: LATENT }, { name: 'second', type: LATENT }],
+  run: ({ latent }) => {
+    try {
+      const [a, b] = splitBatch(latent, 2);
+      return [a, b] as [Float32Tensor, Float32Tensor];
+    } catch (e) {
+      throw new InputError('latent', (e as Error).message);
+    }
+  },
+});
+
+export const Sampler = defineNode({
+  type: 'Sampler',
+  category: 'sana/sampling',
+  description: 'Denoises a latent with the Sana transformer, classifier-free guidance and a flow-matching scheduler.',
+  inputs: {
+    model: socket(SANA_MODEL),
+    positive: socket(CONDITIONING),
+    negative: optional(socket(CONDITIONING)),
+    latent: socket(LATENT),
+    steps: int({ default: 20, min: 1, max: 1000 }),
+    guidance_scale: float({ default: 4.5, min: 0, max: 100, step: 0.1 }),
+    scheduler: schedulerInput(),
+    flow_shift: float({ default: 3.0, min: 0.01, max: 100, step: 0.1 }),
+  },
+  outputs: [{ name: 'latent', type: LATENT }],
+  run: ({ model, positive, negative, latent, steps, guidance_scale, scheduler, flow_shift }, ctx) => {
+    checkLatent(model, latent);
+    checkConditioning(model, positive, 'positive');
+    const guided = guidance_scale > 1;
+    if (guided && !negative) {
+      throw new InputError('negative', `guidance_scale ${guidance_scale} > 1 needs a negative conditioning (diffusers encodes "" without the instruction)`);
+    }
+    if (guided) checkConditioning(model, negative!, 'negative');
+    const { timesteps } = makeSchedule(scheduler as SchedulerName, steps, flow_shift);
+
+    const g = ctx.subgraph();
+    const cond = guided ? g.add('ConcatConditioning', { first: g.input('negative'), second: g.input('positive') }).out(0) : g.input('positive');
+    let x = g.input('latent');
+    let x0: unknown;
+    timesteps.forEach((timestep, step) => {
+      let v = g.add('DiTStep', { model: g.input('model'), latent: x, conditioning: cond, timestep }).out(0);
+      if (guided) {
+        const halves = g.add('SplitBatch', { latent: v });
+        v = g.add('Guidance', { velocity_cond: halves.out(1), velocity_uncond: halves.out(0), scale: guidance_scale }).out(0);
+      }
+      const update = g.add('SolverStep', { latent: x, velocity: v, prev_x0: x0, scheduler, step, steps, flow_shift }, { progress: true });
+      x = update.out(0);
+      x0 = update.out(1);
+    });
+    return g.result([x]);
+  },
+});
+
+export default [Sampler, SolverStep, ConcatConditioning, SplitBatch];
