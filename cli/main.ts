@@ -5,7 +5,7 @@ import {
   describeNodes, Engine, formatProblem, loadCustomNodes, parseWorkflow, WorkflowFormatError,
   type EngineEvent, type Workflow,
 } from '../engine/index.ts';
-import { registerBuiltins } from '../nodes/index.ts';
+import { createServices, registerBuiltins } from '../nodes/index.ts';
 import { ProgressPrinter } from './progress.ts';
 
 /** Exit codes: 0 success, 1 failure (invalid workflow, node error, interrupt). */
@@ -52,6 +52,12 @@ export function applySet(workflow: Workflow, assignment: string): void {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
 function parseBytes(value: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?$/i.exec(value.trim());
   if (!m) throw new InvalidArgumentError('expected a size such as 512MB or 2GiB');
@@ -59,13 +65,15 @@ function parseBytes(value: string): number {
   return Math.round(Number(m[1]) * 1024 ** ' kmgt'.indexOf(unit || ' '));
 }
 
-async function makeEngine(opts: { outputDir?: string; customNodes?: string[]; cacheBytes?: number; debug?: boolean }) {
+interface EngineFlags { outputDir?: string; customNodes?: string[]; cacheBytes?: number; debug?: boolean; modelsDir?: string; inputDir?: string; threads?: number }
+
+async function makeEngine(opts: EngineFlags) {
   const engine = new Engine({
     outputDir: opts.outputDir,
     cache: opts.cacheBytes ? { maxBytes: opts.cacheBytes } : undefined,
     debug: opts.debug,
   });
-  registerBuiltins(engine.registry);
+  registerBuiltins(engine.registry, createServices({ modelsDir: opts.modelsDir, inputDir: opts.inputDir, threads: opts.threads }));
   const dirs = opts.customNodes ?? (existsSync('custom_nodes') ? ['custom_nodes'] : []);
   const report = await loadCustomNodes(engine.registry, dirs);
   for (const f of report.failed) console.error(`warning: custom nodes ${f.path} skipped: ${f.error}`);
@@ -97,9 +105,7 @@ function filesOf(engine: Engine, output: Record<string, unknown[]>): string[] {
   return files;
 }
 
-async function runCommand(file: string, opts: {
-  set?: string[]; outputDir?: string; customNodes?: string[]; json?: boolean; cacheBytes?: number; debug?: boolean; only?: string[];
-}): Promise<number> {
+async function runCommand(file: string, opts: EngineFlags & { set?: string[]; json?: boolean; only?: string[] }): Promise<number> {
   const workflow = readWorkflow(file);
   for (const s of opts.set ?? []) applySet(workflow, s);
   const engine = await makeEngine(opts);
@@ -183,6 +189,9 @@ export function buildProgram(): Command {
     .description('validate and run a workflow file (sanagraph or ComfyUI API format)')
     .option('--set <node.input=value>', 'override an input, e.g. --set 5.steps=30 (repeatable)', collect)
     .option('--output-dir <dir>', 'where output nodes write files', 'output')
+    .option('--models-dir <dir>', 'where LoadPipeline finds model folders', 'models')
+    .option('--input-dir <dir>', 'where relative input file paths (LoadLatent, ...) resolve', '.')
+    .option('--threads <n>', 'ONNX Runtime threads per model (default: all cores)', (v) => parsePositive(v))
     .option(...customNodes)
     .option('--only <nodeId>', 'run only this node and its ancestors (repeatable)', collect)
     .option('--cache-bytes <size>', 'result cache budget, e.g. 512MB (default 2GiB)', parseBytes)

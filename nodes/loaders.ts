@@ -50,7 +50,7 @@ async function loadTransformer(services: NodeServices, spec: PipelineSpec, devic
   const encoder = port(session.inputs, ['encoder_hidden_states'], 3, 'text embeddings input', file);
   const mask = port(session.inputs, ['encoder_attention_mask'], 2, 'text mask input', file);
   const timestep = port(session.inputs, ['timestep'], 1, 'timestep input', file);
-  const output = firstOutput(session, 4, ['out_sample', 'sample'], 'velocity output');
+  const output = firstOutput(session, 4, ['out_hidden_states', 'out_sample', 'sample'], 'velocity output');
   checkDim(hidden, 1, spec.transformer.latentChannels, 'latent input', file);
   const width = encoder.shape[2];
   return {

@@ -9,21 +9,22 @@ import type { Logger } from '../node.ts';
  * onnxruntime-node does not fall back by itself (`['webgpu', 'cpu']` throws when there is no
  * adapter), so each provider is tried in its own `create` call.
  *
- * `auto` skips webgpu when the only Vulkan driver is Mesa's lavapipe (a CPU rasterizer, ~30×
- * slower than ORT's CPU provider); ask for `webgpu` explicitly to use it anyway.
+ * `auto` skips webgpu on a machine without a GPU device, where the only adapter would be a
+ * software rasterizer such as Mesa's lavapipe (~30× slower than ORT's CPU provider); ask for
+ * `webgpu` explicitly to use it anyway.
  */
 export const DEVICES = ['auto', 'cpu', 'webgpu', 'cuda'] as const;
 export type Device = (typeof DEVICES)[number];
 
-const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
-
-/** Vulkan driver manifests installed on this machine (`lvp_icd.x86_64.json`, `nvidia_icd.json`, ...). */
-export function vulkanDrivers(): string[] {
-  return ICD_DIRS.filter((d) => existsSync(d)).flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.json')));
-}
-
-export function onlySoftwareVulkan(drivers = vulkanDrivers()): boolean {
-  return drivers.every((f) => f.startsWith('lvp_icd'));
+/**
+ * Whether a GPU device node exists. On Linux every GPU driver exposes one: a DRM render node
+ * (/dev/dri/renderD128, Mesa and AMD/Intel) or /dev/nvidia0 (NVIDIA's driver). Without one, a
+ * WebGPU adapter can only be a software rasterizer. Other systems are assumed to have a GPU.
+ */
+export function hasGpuDevice(): boolean {
+  if (process.platform !== 'linux') return true;
+  const dri = existsSync('/dev/dri') && readdirSync('/dev/dri').some((f) => f.startsWith('renderD'));
+  return dri || existsSync('/dev/nvidia0');
 }
 
 /** Why each provider failed under `auto`, remembered so the fallback is tried (and logged) once. */
@@ -35,8 +36,8 @@ export function candidates(device: Device): string[] {
 }
 
 export function autoSkipReason(provider: string): string | undefined {
-  if (provider === 'webgpu' && onlySoftwareVulkan()) {
-    return 'no GPU Vulkan driver (only the lavapipe software driver or none); ask for device "webgpu" to use it anyway';
+  if (provider === 'webgpu' && !hasGpuDevice()) {
+    return 'no GPU device on this machine (a software Vulkan driver would be slower than the CPU); ask for device "webgpu" to use it anyway';
   }
   return undefined;
 }
