@@ -3,10 +3,12 @@
  * {"metric", "value", "unit"} object per line. `--only engine` runs one group.
  */
 import { engineBench } from './engine.bench.ts';
+import { pipelineBench } from './pipeline.bench.ts';
 import type { Metric } from './util.ts';
 
 const groups: Record<string, () => Promise<Metric[]>> = {
   engine: engineBench,
+  pipeline: pipelineBench,
 };
 
 const args = process.argv.slice(2);

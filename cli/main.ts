@@ -2,10 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import {
-  describeNodes, Engine, formatProblem, loadCustomNodes, parseWorkflow, WorkflowFormatError,
+  describeNodes, Engine, formatProblem, parseWorkflow, WorkflowFormatError,
   type EngineEvent, type Workflow,
 } from '../engine/index.ts';
-import { createServices, registerBuiltins } from '../nodes/index.ts';
+import { EngineThread } from '../engine/engine-thread.ts';
+import { createEngine, type EngineSetupOptions } from '../nodes/engine-setup.ts';
 import { ProgressPrinter } from './progress.ts';
 
 /** Exit codes: 0 success, 1 failure (invalid workflow, node error, interrupt). */
@@ -67,15 +68,17 @@ function parseBytes(value: string): number {
 
 interface EngineFlags { outputDir?: string; customNodes?: string[]; cacheBytes?: number; debug?: boolean; modelsDir?: string; inputDir?: string; threads?: number }
 
+function setupOptions(opts: EngineFlags): EngineSetupOptions {
+  return {
+    outputDir: opts.outputDir, modelsDir: opts.modelsDir, inputDir: opts.inputDir, threads: opts.threads,
+    cacheBytes: opts.cacheBytes, debug: opts.debug,
+    customNodes: opts.customNodes ?? (existsSync('custom_nodes') ? ['custom_nodes'] : []),
+  };
+}
+
+/** The engine on this thread: for validation and the node catalog (it runs nothing). */
 async function makeEngine(opts: EngineFlags) {
-  const engine = new Engine({
-    outputDir: opts.outputDir,
-    cache: opts.cacheBytes ? { maxBytes: opts.cacheBytes } : undefined,
-    debug: opts.debug,
-  });
-  registerBuiltins(engine.registry, createServices({ modelsDir: opts.modelsDir, inputDir: opts.inputDir, threads: opts.threads }));
-  const dirs = opts.customNodes ?? (existsSync('custom_nodes') ? ['custom_nodes'] : []);
-  const report = await loadCustomNodes(engine.registry, dirs);
+  const { engine, report } = await createEngine({ ...setupOptions(opts), sessions: 'worker' });
   for (const f of report.failed) console.error(`warning: custom nodes ${f.path} skipped: ${f.error}`);
   return engine;
 }
@@ -126,8 +129,10 @@ async function runCommand(file: string, opts: EngineFlags & { set?: string[]; js
     if (opts.json) console.log(JSON.stringify(event));
     else printer!.handle(event);
   };
+  // The run happens on an engine thread (where the models live too), so Ctrl+C and progress stay prompt.
+  const runner = new EngineThread({ setup: new URL('../nodes/engine-setup.ts', import.meta.url).href, options: setupOptions(opts) });
   try {
-    const result = await engine.execute(workflow, { signal: controller.signal, onEvent, targets: opts.only });
+    const result = await runner.execute(workflow, { signal: controller.signal, onEvent, targets: opts.only });
     printer?.done();
     if (!opts.json) {
       for (const [id, output] of Object.entries(result.outputs)) {
@@ -146,6 +151,7 @@ async function runCommand(file: string, opts: EngineFlags & { set?: string[]; js
     return result.status === 'success' ? 0 : 1;
   } finally {
     process.off('SIGINT', onSigint);
+    await runner.close();
   }
 }
 

@@ -1,7 +1,7 @@
 import { choice, defineNode, float, InputError, int, optional, socket, type Float32Tensor } from '../engine/index.ts';
 import { float32, shapeText } from '../engine/tensor.ts';
 import { checkConditioning, checkLatent } from './dit-step.ts';
-import { dpmSolverStep, dpmX0, eulerStep, makeSchedule, SCHEDULERS, type SchedulerName } from './schedules.ts';
+import { dpmSolverStep, dpmX0, eulerStep, makeSchedule, SCHEDULERS, type Schedule, type SchedulerName } from './schedules.ts';
 import { concatBatch, splitBatch } from './tensor-ops.ts';
 import { CONDITIONING, LATENT, SANA_MODEL, type Conditioning } from './types.ts';
 
@@ -17,6 +17,19 @@ import { CONDITIONING, LATENT, SANA_MODEL, type Conditioning } from './types.ts'
  */
 
 const schedulerInput = () => choice(SCHEDULERS, { default: 'flow_dpmpp_2m' });
+
+/** Every SolverStep of a run asks for the same schedule: compute it once (a small, bounded memo). */
+const schedules = new Map<string, Schedule>();
+function scheduleFor(name: SchedulerName, steps: number, shift: number): Schedule {
+  const key = `${name}:${steps}:${shift}`;
+  let schedule = schedules.get(key);
+  if (!schedule) {
+    schedule = makeSchedule(name, steps, shift);
+    if (schedules.size >= 64) schedules.delete(schedules.keys().next().value!);
+    schedules.set(key, schedule);
+  }
+  return schedule;
+}
 
 export const SolverStep = defineNode({
   type: 'SolverStep',
@@ -38,7 +51,7 @@ export const SolverStep = defineNode({
     if (shapeText(latent.dims) !== shapeText(velocity.dims)) {
       throw new InputError('velocity', `has shape ${shapeText(velocity.dims)} but the latent has ${shapeText(latent.dims)}`);
     }
-    const { sigmas } = makeSchedule(scheduler as SchedulerName, steps, flow_shift);
+    const { sigmas } = scheduleFor(scheduler as SchedulerName, steps, flow_shift);
     const wrap = (data: Float32Array) => float32(latent.dims, data);
     if (scheduler === 'flow_euler') {
       return [wrap(eulerStep(latent.data, velocity.data, sigmas[step], sigmas[step + 1])), wrap(dpmX0(latent.data, velocity.data, sigmas[step]))];
@@ -102,7 +115,7 @@ export const Sampler = defineNode({
       throw new InputError('negative', `guidance_scale ${guidance_scale} > 1 needs a negative conditioning (diffusers encodes "" without the instruction)`);
     }
     if (guided) checkConditioning(model, negative!, 'negative');
-    const { timesteps } = makeSchedule(scheduler as SchedulerName, steps, flow_shift);
+    const { timesteps } = scheduleFor(scheduler as SchedulerName, steps, flow_shift);
 
     const g = ctx.subgraph();
     const cond = guided ? g.add('ConcatConditioning', { first: g.input('negative'), second: g.input('positive') }).out(0) : g.input('positive');

@@ -21,12 +21,14 @@ export interface ServiceOptions {
   threads?: number;
   /** Model memory budget in bytes (least recently used sessions are unloaded beyond it). */
   modelBudgetBytes?: number;
+  /** Run ONNX sessions on this thread (for an engine on a worker thread) or on a worker of their own (default). */
+  sessions?: 'worker' | 'here';
 }
 
 export function createServices(opts: ServiceOptions = {}): NodeServices {
   const logger = opts.logger ?? stderrLogger;
   return {
-    models: new ModelManager({ logger, threads: opts.threads, budgetBytes: opts.modelBudgetBytes }),
+    models: new ModelManager({ logger, threads: opts.threads, budgetBytes: opts.modelBudgetBytes, sessions: opts.sessions }),
     modelsDir: path.resolve(opts.modelsDir ?? 'models'),
     inputDir: path.resolve(opts.inputDir ?? '.'),
     logger,

@@ -23,12 +23,12 @@ export function repeatBatch(t: Float32Tensor, times: number): Float32Tensor {
   return times === 1 ? t : concatBatch(Array.from({ length: times }, () => t));
 }
 
-/** `t.chunk(parts)` along the batch, for a batch divisible by `parts`. */
+/** `t.chunk(parts)` along the batch, for a batch divisible by `parts`: views, no copies (tensors are never mutated). */
 export function splitBatch(t: Float32Tensor, parts: number): Float32Tensor[] {
   const batch = t.dims[0];
   if (batch % parts !== 0) throw new Error(`a batch of ${batch} cannot be split into ${parts} equal parts`);
   const size = t.data.length / parts;
-  return Array.from({ length: parts }, (_, i) => float32([batch / parts, ...t.dims.slice(1)], t.data.slice(i * size, (i + 1) * size)));
+  return Array.from({ length: parts }, (_, i) => float32([batch / parts, ...t.dims.slice(1)], t.data.subarray(i * size, (i + 1) * size)));
 }
 
 /** Keeps the first `channels` channels of [B, C, h, w]. */
@@ -38,18 +38,4 @@ export function firstChannels(t: Float32Tensor, channels: number): Float32Tensor
   const out = new Float32Array(b * channels * h * w);
   for (let i = 0; i < b; i++) out.set(t.data.subarray(i * c * h * w, (i * c + channels) * h * w), i * channels * h * w);
   return float32([b, channels, h, w], out);
-}
-
-/** [B, C, H, W] → [B, H, W, C]. */
-export function channelsLast(t: Float32Tensor): Float32Tensor {
-  const [b, c, h, w] = t.dims;
-  const out = new Float32Array(t.data.length);
-  const src = t.data;
-  for (let n = 0; n < b; n++) {
-    for (let ch = 0; ch < c; ch++) {
-      const from = (n * c + ch) * h * w;
-      for (let p = 0; p < h * w; p++) out[(n * h * w + p) * c + ch] = src[from + p];
-    }
-  }
-  return float32([b, h, w, c], out);
 }

@@ -105,7 +105,7 @@ describe('bad model folders and inputs get clear errors', () => {
   });
 
   it('latent channels that do not match the model', async () => {
-    await expectError(await tinyModels({ layout: 'sanagraph' }), 'Sampler', 'latent', /has 16 channels \[1, 16, 4, 4\] but the model "tiny-random" expects 32/, { 4: { channels: 16 } });
+    await expectError(await tinyModels({ layout: 'sanagraph' }), 'Sampler', 'latent', /has 16 channels \[1, 16, 16, 16\] but the model "tiny-random" expects 32/, { 4: { channels: 16 } });
   });
 
   it('a conditioning whose width does not match the model', async () => {

@@ -44,12 +44,12 @@ describe('the tiny Sana pipeline', () => {
     const rec = recorder();
     const { result, latent } = await finalLatent(s, wf, rec.onEvent);
 
-    assert.deepEqual(latent.dims, [1, 32, 4, 4]);
+    assert.deepEqual(latent.dims, [1, 32, 16, 16]);
     assert.ok(latent.data.every(Number.isFinite));
     const image = (result.outputs['7'].images as { filename: string; subfolder: string; type: string }[])[0];
     assert.deepEqual(image, { filename: 'tiny_00001.png', subfolder: '', type: 'output' });
     const png = decode(readFileSync(path.join(s.engine.outputDir, image.filename)));
-    assert.deepEqual([png.width, png.height, png.channels, png.depth], [128, 128, 3, 8]);
+    assert.deepEqual([png.width, png.height, png.channels, png.depth], [512, 512, 3, 8]);
     const embedded = JSON.parse(png.text.workflow);
     assert.deepEqual(embedded.nodes['5'], wf.nodes['5']);
     assert.equal(JSON.parse(png.text.prompt)['5'].class_type, 'Sampler', 'also in ComfyUI\'s API format');

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../node.ts';
 import type { Tensor } from '../tensor.ts';
 import type { Request, Response, RunResult, SessionInfo } from './protocol.ts';
+import { SessionStore } from './session-store.ts';
 import { autoSkipReason, candidates, explainUnavailable, firstLine, noteFallback, type Device } from './providers.ts';
 
 /** A request without its id (Omit distributed over the union). */
@@ -20,6 +21,12 @@ export interface LoadedModel extends SessionInfo {
 
 export interface ModelManagerOptions {
   logger: Logger;
+  /**
+   * Where sessions live: `worker` (default) on a worker thread of their own, so this thread's
+   * event loop stays free; `here` in the calling thread, for an engine that itself runs on a
+   * worker thread (EngineThread), saving a thread hop per model call.
+   */
+  sessions?: 'worker' | 'here';
   /** Intra-op threads per session (default: ONNX Runtime's choice, all cores). */
   threads?: number;
   /** Unload least recently used idle sessions beyond this many bytes of model files (default 60% of RAM). */
@@ -47,6 +54,7 @@ function modelBytes(path: string): number {
  */
 export class ModelManager {
   private worker?: Worker;
+  private local?: SessionStore;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   /** Loaded sessions, least recently used first. */
@@ -64,6 +72,10 @@ export class ModelManager {
   }
 
   private call<T>(req: RequestBody): Promise<T> {
+    if (this.options.sessions === 'here') {
+      this.local ??= new SessionStore();
+      return this.local.handle({ ...req, id: 0 } as Request) as Promise<T>;
+    }
     const worker = this.ensureWorker();
     const id = this.nextId++;
     if (this.pending.size === 0) worker.ref(); // keep the process alive while waiting for an answer
@@ -197,6 +209,7 @@ export class ModelManager {
   /** Stops the worker; the manager can be used again afterwards (a new worker starts). */
   async close(): Promise<void> {
     this.models.clear();
+    await this.local?.releaseAll();
     await this.worker?.terminate();
     this.worker = undefined;
   }

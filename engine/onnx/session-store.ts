@@ -1,0 +1,80 @@
+import * as ort from 'onnxruntime-node';
+import { asFloat32, castTo, tensor, type DType, type Tensor, type TensorData } from '../tensor.ts';
+import type { Request, RunResult, SessionInfo, TensorInfo } from './protocol.ts';
+
+/**
+ * The ONNX Runtime sessions of one thread. `InferenceSession.create` and `run` are synchronous
+ * native calls in onnxruntime-node, so whichever thread owns this store is blocked while they
+ * run: the model manager keeps it on a worker thread, or in the engine's own thread when the
+ * engine itself runs on a worker (EngineThread). Inputs are converted to each session input's
+ * declared element type; float outputs come back as float32.
+ */
+
+// Failures reach the caller as exceptions; ORT's own log lines would only repeat them on stderr.
+ort.env.logLevel = 'fatal';
+
+function info(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[] {
+  return meta.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }));
+}
+
+function toOrt(t: Tensor, type: string): ort.Tensor {
+  const cast = castTo(t, type as DType);
+  return new ort.Tensor(type as 'float32', cast.data as Float32Array, [...cast.dims]);
+}
+
+function fromOrt(value: ort.Tensor): Tensor {
+  const t = tensor(value.type as DType, value.dims, value.data as TensorData);
+  return value.type === 'float16' || value.type === 'float64' ? asFloat32(t) : t;
+}
+
+export class SessionStore {
+  private readonly sessions = new Map<string, ort.InferenceSession>();
+
+  async create(req: Extract<Request, { op: 'create' }>): Promise<SessionInfo> {
+    const session = await ort.InferenceSession.create(req.path, {
+      executionProviders: [req.provider],
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 4,
+      ...(req.threads ? { intraOpNumThreads: req.threads } : {}),
+    });
+    await this.sessions.get(req.session)?.release();
+    this.sessions.set(req.session, session);
+    return { inputs: info(session.inputMetadata), outputs: info(session.outputMetadata), provider: req.provider };
+  }
+
+  async run(req: Extract<Request, { op: 'run' }>): Promise<RunResult> {
+    const session = this.sessions.get(req.session);
+    if (!session) throw new Error(`session ${req.session} is not loaded`);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const meta of session.inputMetadata) {
+      const given = req.feeds[meta.name];
+      if (!given) throw new Error(`input "${meta.name}" is missing`);
+      feeds[meta.name] = toOrt(given, meta.isTensor ? meta.type : 'float32');
+    }
+    const started = performance.now();
+    const results = await session.run(feeds);
+    const runMs = performance.now() - started;
+    const outputs: Record<string, Tensor> = {};
+    for (const [name, value] of Object.entries(results)) outputs[name] = fromOrt(value as ort.Tensor);
+    return { outputs, runMs };
+  }
+
+  async release(req: Extract<Request, { op: 'release' }>): Promise<null> {
+    await this.sessions.get(req.session)?.release();
+    this.sessions.delete(req.session);
+    return null;
+  }
+
+  handle(req: Request): Promise<SessionInfo | RunResult | null> {
+    switch (req.op) {
+      case 'create': return this.create(req);
+      case 'run': return this.run(req);
+      case 'release': return this.release(req);
+    }
+  }
+
+  async releaseAll(): Promise<void> {
+    for (const session of this.sessions.values()) await session.release();
+    this.sessions.clear();
+  }
+}
