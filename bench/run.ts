@@ -2,6 +2,7 @@
  * `npm run bench` prints a table; `npm run bench -- --json` prints one
  * {"metric", "value", "unit"} object per line. `--only engine` runs one group.
  */
+import { demoBench } from './demo.bench.ts';
 import { engineBench } from './engine.bench.ts';
 import { pipelineBench } from './pipeline.bench.ts';
 import type { Metric } from './util.ts';
@@ -9,6 +10,7 @@ import type { Metric } from './util.ts';
 const groups: Record<string, () => Promise<Metric[]>> = {
   engine: engineBench,
   pipeline: pipelineBench,
+  demo: demoBench,
 };
 
 const args = process.argv.slice(2);

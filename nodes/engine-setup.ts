@@ -37,6 +37,7 @@ export async function createEngine(opts: EngineSetupOptions = {}, logger?: Logge
     free: () => services.models.free(),
     models: () => services.models.loaded().map(({ path, device, provider, bytes }) => ({ path, device, provider, bytes })),
     runtimeStats: () => ({ runMs: services.models.runMs, runs: services.models.runs }),
+    clearCache: () => engine.cache.clear(),
     close: () => services.models.close(),
   };
   return { engine, services, report, commands };
