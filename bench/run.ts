@@ -5,11 +5,13 @@
 import { demoBench } from './demo.bench.ts';
 import { engineBench } from './engine.bench.ts';
 import { pipelineBench } from './pipeline.bench.ts';
+import { serverBench } from './server.bench.ts';
 import type { Metric } from './util.ts';
 
 const groups: Record<string, () => Promise<Metric[]>> = {
   engine: engineBench,
   pipeline: pipelineBench,
+  server: serverBench,
   demo: demoBench,
 };
 

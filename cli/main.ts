@@ -59,6 +59,12 @@ function parsePositive(value: string): number {
   return n;
 }
 
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number (0-65535; 0 picks a free one)');
+  return n;
+}
+
 function parseBytes(value: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?$/i.exec(value.trim());
   if (!m) throw new InvalidArgumentError('expected a size such as 512MB or 2GiB');
@@ -216,6 +222,33 @@ export function buildProgram(): Command {
     .option(...customNodes)
     .option('--json', 'print as JSON')
     .action(async (opts) => { process.exitCode = await nodesCommand(opts); });
+
+  program.command('serve')
+    .description('start the HTTP/WebSocket server: ComfyUI-compatible API, queue and history (docs/server.md)')
+    .option('--host <address>', 'address to listen on; anything but loopback requires a token', '127.0.0.1')
+    .option('--port <n>', 'port (0: any free port)', parsePort, 8188)
+    .option('--data-dir <dir>', 'queue and history database, saved workflows, temp files', 'data')
+    .option('--token <token>', 'require this token on every request (default: $SANAGRAPH_TOKEN)')
+    .option('--cors-origin <origin>', 'allow this one browser origin (CORS); off by default')
+    .option('--output-dir <dir>', 'where output nodes write files (/view?type=output)', 'output')
+    .option('--input-dir <dir>', 'uploads and relative input files (/view?type=input)', 'input')
+    .option('--models-dir <dir>', 'where LoadPipeline finds model folders', 'models')
+    .option('--threads <n>', 'ONNX Runtime threads per model (default: all cores)', (v) => parsePositive(v))
+    .option(...customNodes)
+    .option('--cache-bytes <size>', 'result cache budget, e.g. 512MB (default 2GiB)', parseBytes)
+    .option('--max-queue <n>', 'pending prompts allowed at once, more get 429 (default 10000)', (v) => parsePositive(v))
+    .option('--history-size <n>', 'history entries kept (default 10000)', (v) => parsePositive(v))
+    .option('--max-upload <size>', 'largest image upload (default 32MiB)', parseBytes)
+    .option('--max-body <size>', 'largest JSON request body (default 16MiB)', parseBytes)
+    .option('--debug', 'include stack traces in error answers and events')
+    .action(async (opts) => {
+      const { serve } = await import('../server/serve.ts'); // loaded only here: other commands stay quick to start
+      process.exitCode = await serve({
+        host: opts.host, port: opts.port, dataDir: opts.dataDir, token: opts.token, corsOrigin: opts.corsOrigin, debug: opts.debug,
+        maxQueue: opts.maxQueue, historySize: opts.historySize, maxUploadBytes: opts.maxUpload, maxJsonBytes: opts.maxBody,
+        engine: setupOptions(opts), // the server confines workflow paths to its folders by default
+      });
+    });
 
   return program;
 }

@@ -93,10 +93,17 @@ export function float(o: NumberOptions & { round?: number | false } = {}): Widge
   };
 }
 
-/** A seed: a non-negative integer the editor can randomize after each run. */
+const MAX_SEED = 2 ** 64 - 1;
+
+/**
+ * A seed: an integer from 0 to 2^64 − 1 (ComfyUI's range; torch accepts it) that the editor can
+ * randomize after each run. JSON numbers above 2^53 arrive rounded, as in every JSON client; the
+ * rounded value is what seeds the generator, so a workflow still reproduces itself.
+ */
 export function seed(o: { default?: number } & CommonOptions = {}): WidgetSpec<number, false> {
-  const spec = int({ min: 0, max: Number.MAX_SAFE_INTEGER, default: o.default ?? 0, tooltip: o.tooltip });
-  return { ...spec, options: { ...spec.options, control_after_generate: true } };
+  const spec = int({ min: 0, max: MAX_SEED, default: o.default ?? 0, tooltip: o.tooltip });
+  const schema = z.number().refine((v) => Number.isInteger(v) && v >= 0 && v <= MAX_SEED);
+  return { ...spec, schema, expected: 'an integer between 0 and 18446744073709551615', options: { ...spec.options, max: MAX_SEED, control_after_generate: true } };
 }
 
 export function string(o: { default?: string; multiline?: boolean; placeholder?: string } & CommonOptions = {}): WidgetSpec<string, false> {

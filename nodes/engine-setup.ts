@@ -19,6 +19,8 @@ export interface EngineSetupOptions {
   threads?: number;
   debug?: boolean;
   sessions?: 'worker' | 'here';
+  /** Keep workflow-given paths inside the models and input folders (the server turns this on). */
+  confinePaths?: boolean;
 }
 
 export async function createEngine(opts: EngineSetupOptions = {}, logger?: Logger) {
@@ -30,7 +32,8 @@ export async function createEngine(opts: EngineSetupOptions = {}, logger?: Logge
     logger,
   });
   const services = registerBuiltins(engine.registry, createServices({
-    modelsDir: opts.modelsDir, inputDir: opts.inputDir, threads: opts.threads, sessions: opts.sessions ?? 'here', logger,
+    modelsDir: opts.modelsDir, inputDir: opts.inputDir, threads: opts.threads, sessions: opts.sessions ?? 'here',
+    confinePaths: opts.confinePaths, logger,
   }));
   const report = await loadCustomNodes(engine.registry, opts.customNodes ?? []);
   const commands = {

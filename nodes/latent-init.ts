@@ -31,7 +31,8 @@ export const LatentInit = defineNode({
       }
     }
     const dims = [batch_size, channels, height / f, width / f];
-    return [float32(dims, randn(dims, s))];
+    // Above 2^53 a JSON seed is already rounded (2^64 − 1 arrives as 2^64): wrap it into torch's 64 bits.
+    return [float32(dims, randn(dims, Number.isSafeInteger(s) ? s : BigInt.asUintN(64, BigInt(s))))];
   },
 });
 

@@ -1,11 +1,10 @@
 import { statSync } from 'node:fs';
-import path from 'node:path';
 import { choice, defineNode, InputError, string } from '../engine/index.ts';
 import { DeviceUnavailableError, type LoadedModel } from '../engine/onnx/model-manager.ts';
 import { DEVICES, type Device } from '../engine/onnx/providers.ts';
 import type { TensorInfo } from '../engine/onnx/protocol.ts';
 import { readPipelineFolder, type PipelineSpec } from './pipeline-folder.ts';
-import type { NodeServices } from './services.ts';
+import { resolveUserPath, type NodeServices } from './services.ts';
 import { TextTokenizer } from './tokenizer.ts';
 import { DCAE, SANA_MODEL, TEXT_ENCODER, type DcaeModel, type ModelHandle, type SanaModel, type TextEncoderModel } from './types.ts';
 
@@ -89,7 +88,7 @@ async function loadTextEncoder(services: NodeServices, spec: PipelineSpec, devic
 }
 
 export function resolveModelPath(services: NodeServices, p: string): string {
-  return path.resolve(services.modelsDir, p);
+  return resolveUserPath(services, services.modelsDir, p, 'path');
 }
 
 /** Changes when the folder's manifest or model files change (so a re-export is picked up). */

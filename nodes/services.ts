@@ -1,6 +1,7 @@
+import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { stderrLogger } from '../engine/engine.ts';
-import type { Logger } from '../engine/node.ts';
+import { InputError, type Logger } from '../engine/node.ts';
 import { ModelManager } from '../engine/onnx/model-manager.ts';
 
 /** What the model nodes need from their host: the model runtime and where models live. */
@@ -10,6 +11,8 @@ export interface NodeServices {
   modelsDir: string;
   /** Relative input file paths (LoadLatent, LoadConditioning) resolve against this folder. */
   inputDir: string;
+  /** Keep user-given paths inside modelsDir / inputDir (a server shared with others turns this on). */
+  confinePaths: boolean;
   logger: Logger;
 }
 
@@ -23,6 +26,7 @@ export interface ServiceOptions {
   modelBudgetBytes?: number;
   /** Run ONNX sessions on this thread (for an engine on a worker thread) or on a worker of their own (default). */
   sessions?: 'worker' | 'here';
+  confinePaths?: boolean;
 }
 
 export function createServices(opts: ServiceOptions = {}): NodeServices {
@@ -31,6 +35,23 @@ export function createServices(opts: ServiceOptions = {}): NodeServices {
     models: new ModelManager({ logger, threads: opts.threads, budgetBytes: opts.modelBudgetBytes, sessions: opts.sessions }),
     modelsDir: path.resolve(opts.modelsDir ?? 'models'),
     inputDir: path.resolve(opts.inputDir ?? '.'),
+    confinePaths: opts.confinePaths ?? false,
     logger,
   };
+}
+
+/**
+ * A path a workflow names (a model folder, an input file), resolved against `root`. With
+ * `confinePaths` it must stay inside `root` once symlinks are resolved: a workflow from someone
+ * else must not read arbitrary files of the server's user.
+ */
+export function resolveUserPath(services: NodeServices, root: string, given: string, input: string): string {
+  const full = path.resolve(root, given);
+  if (!services.confinePaths) return full;
+  const real = (p: string) => (existsSync(p) ? realpathSync(p) : p);
+  const rel = path.relative(real(root), real(full));
+  if (rel.startsWith('..') || path.isAbsolute(rel) || given.includes('\0')) {
+    throw new InputError(input, `${JSON.stringify(given)} is outside ${root}: this server only reads files under it`);
+  }
+  return full;
 }

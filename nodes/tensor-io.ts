@@ -3,13 +3,13 @@ import path from 'node:path';
 import { defineNode, InputError, socket, string, type Tensor } from '../engine/index.ts';
 import { asFloat32, float32, shapeText, type Float32Tensor } from '../engine/tensor.ts';
 import { readTensorFile, writeSafetensors } from '../engine/tensor-files.ts';
-import type { NodeServices } from './services.ts';
+import { resolveUserPath, type NodeServices } from './services.ts';
 import { CONDITIONING, LATENT, type Conditioning } from './types.ts';
 
 /** Latents and embeddings in files: .safetensors (by key) and .npy. */
 
 function resolveInput(services: NodeServices, file: string): string {
-  const full = path.resolve(services.inputDir, file);
+  const full = resolveUserPath(services, services.inputDir, file, 'path');
   if (!existsSync(full)) throw new InputError('path', `${full} does not exist`);
   return full;
 }

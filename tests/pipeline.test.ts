@@ -122,6 +122,15 @@ describe('the tiny Sana pipeline', () => {
     assert.ok(!result.executed.includes('3'), 'the negative prompt is not even encoded');
   });
 
+  it('accepts ComfyUI\'s full seed range (JSON numbers above 2^53 arrive rounded)', async () => {
+    const s = setup();
+    const wf = JSON.parse('{"format":"sanagraph/workflow@1","nodes":{"1":{"type":"LatentInit","inputs":{"width":64,"height":64,"seed":18446744073709551615}},"2":{"type":"SaveLatent","inputs":{"latent":["1",0]}}}}');
+    const result = await s.engine.execute(wf);
+    assert.equal(result.status, 'success', result.error?.exception_message);
+    const bad = s.engine.validate({ format: 'sanagraph/workflow@1', nodes: { 1: { type: 'LatentInit', inputs: { seed: -1 } }, 2: { type: 'SaveLatent', inputs: { latent: ['1', 0] } } } });
+    assert.equal(bad.problems[0].message, 'seed must be an integer between 0 and 18446744073709551615, got -1');
+  });
+
   it('reproduces torch\'s noise for a seed through LatentInit', async () => {
     const fixture = JSON.parse(readFileSync('tests/fixtures/torch-randn.json', 'utf8')) as
       { kernels: { avx2: { cases: { name: string; calls: { shape: number[]; values: number[] }[] }[] } } };

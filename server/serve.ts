@@ -1,0 +1,180 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { stderrLogger } from '../engine/engine.ts';
+import type { Logger } from '../engine/node.ts';
+import type { EngineSetupOptions } from '../nodes/engine-setup.ts';
+import { createApp } from './app.ts';
+import { bindingProblem, foreignRequest, isAuthorized } from './auth.ts';
+import type { ServerContext } from './context.ts';
+import { EngineHost } from './engine-host.ts';
+import { PromptRunner } from './runner.ts';
+import { DataDirInUseError, SqliteQueue } from './sqlite-queue.ts';
+import { WorkflowStore } from './workflow-store.ts';
+import { ClientHub } from './ws.ts';
+
+/** Starting and stopping the server; `sanagraph serve` calls `serve`. */
+export interface ServerOptions {
+  /** Address to listen on (default 127.0.0.1). Anything but loopback needs `token`. */
+  host?: string;
+  /** Port (default 8188; 0 lets the system pick one). */
+  port?: number;
+  /** Where the SQLite file (queue + history), saved workflows and temp files live (default ./data). */
+  dataDir?: string;
+  token?: string;
+  /** Allow this one origin (e.g. `http://localhost:5173`) with CORS; off by default. */
+  corsOrigin?: string;
+  /** Include stack traces in error answers and `execution_error` events. */
+  debug?: boolean;
+  /** Pending prompts allowed at once (default 10,000); more get 429. */
+  maxQueue?: number;
+  /** History entries kept (default 10,000, ComfyUI's limit). */
+  historySize?: number;
+  /** Largest accepted upload (default 32 MiB) and JSON body (default 16 MiB). */
+  maxUploadBytes?: number;
+  maxJsonBytes?: number;
+  /** The engine's folders and settings (output, input, temp, models, custom nodes, cache, threads). */
+  engine?: EngineSetupOptions;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  context: ServerContext;
+  close(): Promise<void>;
+}
+
+/** A setting that keeps the server from starting; the message says what to do. */
+export class ServerConfigError extends Error {
+  constructor(message: string) { super(message); this.name = 'ServerConfigError'; }
+}
+
+function checkCorsOrigin(origin: string | undefined): string | undefined {
+  if (!origin) return undefined;
+  let parsed: URL | undefined;
+  try { parsed = new URL(origin); } catch { /* reported below */ }
+  if (!parsed || parsed.origin !== origin) throw new ServerConfigError(`--cors-origin must be an origin such as http://localhost:5173 (scheme, host and port only), got "${origin}"`);
+  return origin;
+}
+
+/** The data directory and the engine's folders (which `/view` and uploads use), resolved. */
+function folders(opts: ServerOptions) {
+  const dataDir = path.resolve(opts.dataDir ?? 'data');
+  const defaultTemp = path.join(dataDir, 'temp');
+  const dirs = {
+    output: path.resolve(opts.engine?.outputDir ?? 'output'),
+    input: path.resolve(opts.engine?.inputDir ?? 'input'),
+    temp: path.resolve(opts.engine?.tempDir ?? defaultTemp),
+  };
+  return { dataDir, dirs, defaultTemp };
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      reject(e.code === 'EADDRINUSE' ? new ServerConfigError(`${host}:${port} is already in use (choose another --port)`)
+        : e.code === 'EADDRNOTAVAIL' ? new ServerConfigError(`cannot listen on ${host}: no such address on this machine`) : e);
+    });
+    server.listen(port, host, () => resolve((server.address() as { port: number }).port));
+  });
+}
+
+/** WebSocket upgrades: only at /ws (and /api/ws), same origin, with the token when one is set. */
+function upgrade(ctx: ServerContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  socket.on('error', () => {});
+  const refuse = (status: string) => socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+  if (pathname !== '/ws' && pathname !== '/api/ws') refuse('404 Not Found');
+  else if (foreignRequest(req, ctx.corsOrigin, ctx.token)) refuse('403 Forbidden');
+  else if (ctx.token && !isAuthorized(req, ctx.token, true)) refuse('401 Unauthorized');
+  else ctx.hub.accept(req, socket, head);
+}
+
+export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? stderrLogger;
+  const host = opts.host ?? '127.0.0.1';
+  const token = opts.token || undefined;
+  const problem = bindingProblem(host, token);
+  if (problem) throw new ServerConfigError(problem);
+  if (token && token.length < 16) logger.warn('the token is shorter than 16 characters: use a long random one (e.g. `openssl rand -hex 24`)');
+  const corsOrigin = checkCorsOrigin(opts.corsOrigin);
+  const { dataDir, dirs, defaultTemp } = folders(opts);
+  const limits = { uploadBytes: opts.maxUploadBytes ?? 32 * 2 ** 20, jsonBytes: opts.maxJsonBytes ?? 16 * 2 ** 20 };
+  mkdirSync(dataDir, { recursive: true });
+  // Opening the store takes the data directory's lock: nothing below runs for a second server.
+  const store = new SqliteQueue(path.join(dataDir, 'sanagraph.db'), { maxPending: opts.maxQueue ?? 10_000, historySize: opts.historySize ?? 10_000 });
+  let engine: EngineHost;
+  try {
+    // Temp files belong to past runs; clear ours at startup as ComfyUI does (never a folder we were pointed at).
+    if (dirs.temp === defaultTemp) rmSync(defaultTemp, { recursive: true, force: true });
+    for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
+    const recovered = await store.recover();
+    if (recovered) logger.info(`re-queued ${recovered} prompt(s) that were running when the server stopped`);
+    engine = await EngineHost.create({ modelsDir: 'models', confinePaths: true, ...opts.engine, outputDir: dirs.output, inputDir: dirs.input, tempDir: dirs.temp, debug: opts.debug }, logger);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const features = { supports_preview_metadata: false, max_upload_size: limits.uploadBytes };
+  const hub = new ClientHub({ queueRemaining: () => store.remaining(), features });
+  store.subscribe(() => hub.queueChanged());
+  const runner = new PromptRunner(store, engine, hub, logger);
+  const context: ServerContext = {
+    engine, queue: store, history: store, runner, hub, workflows: new WorkflowStore(path.join(dataDir, 'workflows')),
+    dirs, features, limits, token, corsOrigin, debug: opts.debug ?? false, logger, startedAt: Date.now(),
+  };
+  const server = createServer(createApp(context));
+  server.on('upgrade', (req, socket, head) => upgrade(context, req, socket, head));
+  let port: number;
+  try {
+    port = await listen(server, opts.port ?? 8188, host);
+  } catch (e) {
+    await engine.close();
+    await store.close();
+    throw e;
+  }
+  runner.start();
+  let closing: Promise<void> | undefined;
+  const close = () => closing ??= (async () => {
+    server.close();
+    await hub.close();
+    await runner.stop(); // the running prompt stays queued and runs again at the next start
+    server.closeAllConnections();
+    await engine.close();
+    await store.close();
+  })();
+  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, context, close };
+}
+
+/** `sanagraph serve`: starts, prints the address, stops cleanly on SIGINT/SIGTERM. Returns the exit code. */
+export async function serve(opts: ServerOptions): Promise<number> {
+  let server: RunningServer;
+  try {
+    server = await startServer({ ...opts, token: opts.token ?? process.env.SANAGRAPH_TOKEN });
+  } catch (e) {
+    if (e instanceof ServerConfigError || e instanceof DataDirInUseError) {
+      console.error(`error: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+  // Handlers first, then the line that tells a supervisor (or a test) that we are up.
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      process.once('SIGINT', () => process.exit(130)); // a second Ctrl+C does not wait
+      console.error(`${signal}: stopping (the running prompt, if any, will run again at the next start)`);
+      server.close().then(resolve, (e) => { console.error(e); resolve(); });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  console.log(`sanagraph server listening on ${server.url}`);
+  await stopped;
+  // Whatever still holds the event loop (a stuck client socket) must not keep a stopped server alive.
+  setTimeout(() => process.exit(0), 2000).unref();
+  return 0;
+}

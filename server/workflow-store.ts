@@ -1,0 +1,77 @@
+import { constants, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { HttpError } from './http-errors.ts';
+import { UnsafePathError } from './paths.ts';
+
+/**
+ * Saved workflows (`/api/workflows`): one JSON file per workflow in `<data-dir>/workflows`.
+ * Names are letters, digits, spaces and `_ - . ( )`, start with a letter or digit, and are at
+ * most 100 characters: nothing that can name another directory. `.json` is added on disk.
+ */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9 _.()-]{0,99}$/;
+
+export function checkWorkflowName(raw: string): string {
+  const name = raw.endsWith('.json') ? raw.slice(0, -5) : raw;
+  if (!NAME.test(name) || name.includes('..') || name.endsWith(' ') || name.endsWith('.')) {
+    throw new UnsafePathError('a workflow name is 1–100 letters, digits, spaces or _ - . ( ), starting with a letter or digit (no "..")');
+  }
+  return name;
+}
+
+export interface WorkflowSummary { name: string; size: number; modified: string }
+
+export class WorkflowStore {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  private file(name: string): string {
+    return path.join(this.dir, `${checkWorkflowName(name)}.json`);
+  }
+
+  list(): WorkflowSummary[] {
+    return readdirSync(this.dir, { withFileTypes: true })
+      .filter((e) => e.isFile() && e.name.endsWith('.json') && NAME.test(e.name.slice(0, -5)))
+      .map((e) => {
+        const stat = statSync(path.join(this.dir, e.name));
+        return { name: e.name.slice(0, -5), size: stat.size, modified: stat.mtime.toISOString() };
+      })
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The workflow's JSON text, as saved. */
+  async get(name: string): Promise<string> {
+    try {
+      // O_NOFOLLOW: a symlink planted in the folder is not followed out of it.
+      return await readFile(this.file(name), { encoding: 'utf8', flag: constants.O_RDONLY | constants.O_NOFOLLOW });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ELOOP') throw new HttpError(404, 'not_found', `no workflow named "${name}"`);
+      throw e;
+    }
+  }
+
+  /** Saves atomically (write a temp file, then rename), so a crash never leaves half a file. */
+  put(name: string, workflow: unknown): { created: boolean } {
+    const file = this.file(name);
+    let created = true;
+    try {
+      created = !statSync(file).isFile();
+    } catch { /* new */ }
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, JSON.stringify(workflow, null, 2));
+    renameSync(temp, file);
+    return { created };
+  }
+
+  delete(name: string): void {
+    const file = this.file(name);
+    try {
+      if (!statSync(file).isFile()) throw new Error('not a file');
+    } catch {
+      throw new HttpError(404, 'not_found', `no workflow named "${name}"`);
+    }
+    rmSync(file);
+  }
+}
