@@ -324,7 +324,9 @@ describe('server: catalog, system and misc routes', () => {
     assert.match(res.headers.get('content-type')!, /text\/html/);
     assert.match(res.text, /editor is coming/);
     assert.match(res.text, /href="\/object_info"/);
+    assert.match(res.text, /<form id="g"><input id="p" size="60" value="a large red circle in the center on a blue background">/, 'the demo prompt form');
     assert.match(res.headers.get('content-security-policy')!, /default-src 'none'/);
+    assert.match(res.headers.get('content-security-policy')!, /img-src 'self'/);
   });
 
   it('answers unknown routes with a JSON 404, and a plain GET /ws with 426', async () => {
