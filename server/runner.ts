@@ -22,7 +22,7 @@ interface PreviewEvent { type: 'preview'; data: { prompt_id: string; format: 'jp
 export class PromptRunner {
   private readonly stopping = new AbortController();
   private current?: { item: QueuedPrompt; controller: AbortController };
-  private freeRequested = false;
+  private freeRequested?: { clearCache: boolean };
   private loop?: Promise<void>;
 
   constructor(private readonly queue: PromptQueue, private readonly engine: EngineHost, private readonly hub: ClientHub, private readonly logger: Logger) {}
@@ -42,10 +42,14 @@ export class PromptRunner {
     return true;
   }
 
-  /** Unloads the models now, or after the running prompt (as ComfyUI's `/free` does). */
-  async free(): Promise<void> {
-    if (this.current) this.freeRequested = true;
-    else await this.engine.command('free');
+  /** Unloads the models (and drops cached results) now, or after the running prompt, as ComfyUI's `/free` does. */
+  async free(opts: { clearCache: boolean }): Promise<void> {
+    if (this.current) {
+      this.freeRequested = { clearCache: opts.clearCache || (this.freeRequested?.clearCache ?? false) };
+      return;
+    }
+    await this.engine.command('free');
+    if (opts.clearCache) await this.engine.command('clearCache');
   }
 
   async stop(): Promise<void> {
@@ -62,8 +66,9 @@ export class PromptRunner {
         if (!item) return;
         await this.runOne(item);
         if (this.freeRequested) {
-          this.freeRequested = false;
-          await this.engine.command('free');
+          const request = this.freeRequested;
+          this.freeRequested = undefined;
+          await this.free(request);
         }
       } catch (e) {
         // The queue store failed (disk full, say): log, wait a little, and keep serving.

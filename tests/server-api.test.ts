@@ -298,11 +298,22 @@ describe('server: catalog, system and misc routes', () => {
     assert.deepEqual((await server.get('/features')).json, { supports_preview_metadata: false, max_upload_size: 32 * 2 ** 20 });
   });
 
-  it('POST /free unloads the models (200, empty body)', async () => {
-    const res = await server.post('/free', { unload_models: true, free_memory: true });
+  it('POST /free unloads the models (200, empty body); free_memory also drops cached results', async () => {
+    const cachedNodes = async () => {
+      const queued = await server.post('/prompt', { prompt: cheapPrompt(424242) });
+      await waitForIdle(server.url);
+      const entry = (await server.get(`/history/${queued.json.prompt_id}`)).json[queued.json.prompt_id];
+      return entry.status.messages.find(([name]: [string]) => name === 'execution_cached')[1].nodes as string[];
+    };
+    await cachedNodes();
+    assert.deepEqual(await cachedNodes(), ['1', '2', '3'], 'the second run is all cached');
+    const res = await server.post('/free', { unload_models: true });
     assert.equal(res.status, 200);
     assert.equal(res.text, '');
     assert.deepEqual(await server.context.engine.command('models'), []);
+    assert.deepEqual(await cachedNodes(), ['1', '2', '3'], 'unload_models keeps cached results');
+    await server.post('/free', { free_memory: true });
+    assert.deepEqual(await cachedNodes(), [], 'free_memory dropped them');
   });
 
   it('GET /api/nodes lists nodes with their inputs in our terms; GET /api/health', async () => {

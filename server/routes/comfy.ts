@@ -100,7 +100,8 @@ export function comfyRoutes(ctx: ServerContext): Router {
   });
   r.post('/free', async (req, res) => {
     const body = parse(FreeBody, req.body);
-    if (body.unload_models || body.free_memory) await runner.free();
+    // As ComfyUI: unload_models unloads the models; free_memory also drops cached results.
+    if (body.unload_models || body.free_memory) await runner.free({ clearCache: body.free_memory === true });
     res.status(200).end();
   });
 
