@@ -10,6 +10,7 @@ import {
   type AttributeProto, type AttributeValue, type DataTypeCode, type Dim, type ModelProto,
   type NodeProto, type TensorProto, type ValueInfoProto,
 } from './protobuf.ts';
+import { fromHalfBits as f16BitsToF32, toHalfBits as f32ToF16Bits } from '../../engine/tensor.ts';
 
 export type FloatType = 'float32' | 'float16';
 export type ElemType = FloatType | 'int64' | 'int32' | 'bool';
@@ -41,44 +42,8 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-/** IEEE binary32 → binary16 bit pattern, round-to-nearest-even (what torch's .half() does). */
-export function f32ToF16Bits(value: number): number {
-  f32Scratch[0] = value;
-  const x = u32Scratch[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 112; // rebias 127 → 15
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign; // below half the smallest subnormal
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && (half & 1) === 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  // A carry out of the mantissa correctly bumps the exponent (up to Inf).
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) === 1)) half++;
-  return sign | half;
-}
-
-export function f16BitsToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >>> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return sign * m * 2 ** -24;
-  if (e === 31) return m ? NaN : sign * Infinity;
-  return sign * (1 + m / 1024) * 2 ** (e - 15);
-}
+// The engine's float16 conversion (round to nearest even, as torch's .half()), under the names the tools use.
+export { toHalfBits as f32ToF16Bits, fromHalfBits as f16BitsToF32 } from '../../engine/tensor.ts';
 
 /** onnxruntime-node on Node 20 has no Float16Array: fp16 tensors are Uint16Array bit patterns. */
 export function toF16Array(values: ArrayLike<number>): Uint16Array {

@@ -15,6 +15,7 @@
  */
 import { GraphBuilder, type ElemType, type FloatType } from './graph.ts';
 import type { Dim } from './protobuf.ts';
+import { DIFFUSERS_COMPLEX_HUMAN_INSTRUCTION } from '../../nodes/pipeline-folder.ts';
 
 export type Layout = 'sanagraph' | 'optimum';
 export type MaskDType = 'int64' | 'float';
@@ -470,21 +471,8 @@ function gemmaLayer(g: GraphBuilder, cfg: TextEncoderConfig, x: string, bias: st
 // ---------------------------------------------------------------------------------------------
 // Tokenizer
 
-/**
- * diffusers' default `complex_human_instruction` (SanaPipeline.__call__ in
- * src/diffusers/pipelines/sana/pipeline_sana.py). Only used here as vocabulary, so that the
- * tiny tokenizer covers the real instruction; note diffusers' single-quoted 'Enhanced prompt'.
- */
-export const DIFFUSERS_COMPLEX_HUMAN_INSTRUCTION: readonly string[] = [
-  "Given a user prompt, generate an 'Enhanced prompt' that provides detailed visual descriptions suitable for image generation. Evaluate the level of detail in the user prompt:",
-  '- If the prompt is simple, focus on adding specifics about colors, shapes, sizes, textures, and spatial relationships to create vivid and concrete scenes.',
-  '- If the prompt is already detailed, refine and enhance the existing details slightly without overcomplicating.',
-  'Here are examples of how to transform or refine prompts:',
-  '- User Prompt: A cat sleeping -> Enhanced: A small, fluffy white cat curled up in a round shape, sleeping peacefully on a warm sunny windowsill, surrounded by pots of blooming red flowers.',
-  '- User Prompt: A busy city street -> Enhanced: A bustling city street scene at dusk, featuring glowing street lamps, a diverse crowd of people in colorful clothing, and a double-decker bus passing by towering glass skyscrapers.',
-  'Please generate only the enhanced description for the prompt below and avoid including any additional commentary or evaluations:',
-  'User Prompt: ',
-];
+/** diffusers' default instruction: only used here as vocabulary, so the tiny tokenizer covers it. */
+export { DIFFUSERS_COMPLEX_HUMAN_INSTRUCTION } from '../../nodes/pipeline-folder.ts';
 
 /** The test sentence used across the project. */
 export const TEST_PROMPT = 'a large red circle in the center on a blue background';
