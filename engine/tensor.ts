@@ -44,16 +44,8 @@ export function tensor<D extends TensorData>(dtype: DType, dims: readonly number
   return { dtype, dims: [...dims], data };
 }
 
-export function zeros(dtype: DType, dims: readonly number[]): Tensor {
-  return tensor(dtype, dims, new ARRAY_OF[dtype](elementCount(dims)));
-}
-
 export function float32(dims: readonly number[], data: Float32Array = new Float32Array(elementCount(dims))): Float32Tensor {
   return tensor('float32', dims, data);
-}
-
-export function byteSize(t: Tensor): number {
-  return t.data.byteLength;
 }
 
 // ---- float16 ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import { choice, defineNode, float, InputError, int, optional, socket, type Float32Tensor } from '../engine/index.ts';
 import { float32, shapeText } from '../engine/tensor.ts';
 import { checkConditioning, checkLatent } from './dit-step.ts';
-import { dpmSolverStep, dpmX0, eulerStep, makeSchedule, SCHEDULERS, type Schedule, type SchedulerName } from './schedules.ts';
+import { makeSchedule, SCHEDULERS, schedulerStep, type Schedule, type SchedulerName } from './schedules.ts';
 import { concatBatch, splitBatch } from './tensor-ops.ts';
 import { CONDITIONING, LATENT, SANA_MODEL, type Conditioning } from './types.ts';
 
@@ -52,12 +52,8 @@ export const SolverStep = defineNode({
       throw new InputError('velocity', `has shape ${shapeText(velocity.dims)} but the latent has ${shapeText(latent.dims)}`);
     }
     const { sigmas } = scheduleFor(scheduler as SchedulerName, steps, flow_shift);
-    const wrap = (data: Float32Array) => float32(latent.dims, data);
-    if (scheduler === 'flow_euler') {
-      return [wrap(eulerStep(latent.data, velocity.data, sigmas[step], sigmas[step + 1])), wrap(dpmX0(latent.data, velocity.data, sigmas[step]))];
-    }
-    const { prev, x0 } = dpmSolverStep(latent.data, velocity.data, prev_x0?.data, step, sigmas);
-    return [wrap(prev), wrap(x0)];
+    const { prev, x0 } = schedulerStep(scheduler as SchedulerName, latent.data, velocity.data, prev_x0?.data, step, sigmas);
+    return [float32(latent.dims, prev), float32(latent.dims, x0)];
   },
 });
 

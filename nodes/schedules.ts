@@ -269,8 +269,8 @@ export function dpmStep(
 }
 
 /**
- * One step of either scheduler, for a sampler that does not care which. Euler keeps no history: it ignores
- * `prevX0` and returns `x0: null`.
+ * One step of either scheduler: the next sample, and this step's x0 prediction (x − σ·v), which
+ * DPM-Solver++ needs as `prevX0` at the next step and Euler ignores.
  */
 export function schedulerStep(
   name: SchedulerName,
@@ -279,14 +279,14 @@ export function schedulerStep(
   prevX0: Float32Array | null | undefined,
   stepIndex: number,
   sigmas: readonly number[],
-): { prev: Float32Array; x0: Float32Array | null } {
+): { prev: Float32Array; x0: Float32Array } {
   if (name === 'flow_dpmpp_2m') {
     const { prev, x0 } = dpmSolverStep(sample, velocity, prevX0, stepIndex, sigmas);
     return { prev, x0 };
   }
   if (name === 'flow_euler') {
     checkStepIndex(stepIndex, sigmas);
-    return { prev: eulerStep(sample, velocity, sigmas[stepIndex], sigmas[stepIndex + 1]), x0: null };
+    return { prev: eulerStep(sample, velocity, sigmas[stepIndex], sigmas[stepIndex + 1]), x0: dpmX0(sample, velocity, sigmas[stepIndex]) };
   }
   throw new RangeError(`unknown scheduler '${String(name)}'; expected one of ${SCHEDULERS.join(', ')}`);
 }
