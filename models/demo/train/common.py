@@ -645,3 +645,14 @@ def setup_torch(seed):
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
+
+
+def load_trained(work):
+    """The trained text-to-image model (EMA weights) and autoencoder from a work folder, in eval mode,
+    with the latent scaling factor."""
+    ckpt = torch.load(os.path.join(work, 't2i.pt'))
+    model = T2I(**ckpt['config'])
+    model.load_state_dict(ckpt['ema'])
+    ae = AutoEncoder()
+    ae.load_state_dict(torch.load(os.path.join(work, 'ae.pt')))
+    return model.eval(), ae.eval(), float(ckpt['scaling_factor'])

@@ -37,14 +37,7 @@ def main():
     args = ap.parse_args()
     C.setup_torch(0)
     t_start = time.time()
-    ckpt = torch.load(os.path.join(args.work, 't2i.pt'))
-    sf = ckpt['scaling_factor']
-    model = C.T2I(**ckpt['config'])
-    model.load_state_dict(ckpt['ema'])
-    model.eval()
-    ae = C.AutoEncoder()
-    ae.load_state_dict(torch.load(os.path.join(args.work, 'ae.pt')))
-    ae.eval()
+    model, ae, sf = C.load_trained(args.work)
     res = {'scaling_factor': sf}
 
     held = C.eval_prompts(C.HELD_OUT)
