@@ -197,16 +197,19 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   const customNodes = ['--custom-nodes <dir>', 'load custom node packages from this directory (repeatable; default ./custom_nodes if it exists)', collect] as const;
 
-  program.command('run <workflow>')
+  /** The engine's options that `run` and `serve` share. */
+  const engineOptions = (command: Command) => command
+    .option('--models-dir <dir>', 'where LoadPipeline finds model folders', 'models')
+    .option('--threads <n>', 'ONNX Runtime threads per model (default: all cores)', (v) => parsePositive(v))
+    .option(...customNodes)
+    .option('--cache-bytes <size>', 'result cache budget, e.g. 512MB (default 2GiB)', parseBytes);
+
+  engineOptions(program.command('run <workflow>'))
     .description('validate and run a workflow file (sanagraph or ComfyUI API format)')
     .option('--set <node.input=value>', 'override an input, e.g. --set 5.steps=30 (repeatable)', collect)
     .option('--output-dir <dir>', 'where output nodes write files', 'output')
-    .option('--models-dir <dir>', 'where LoadPipeline finds model folders', 'models')
     .option('--input-dir <dir>', 'where relative input file paths (LoadLatent, ...) resolve', '.')
-    .option('--threads <n>', 'ONNX Runtime threads per model (default: all cores)', (v) => parsePositive(v))
-    .option(...customNodes)
     .option('--only <nodeId>', 'run only this node and its ancestors (repeatable)', collect)
-    .option('--cache-bytes <size>', 'result cache budget, e.g. 512MB (default 2GiB)', parseBytes)
     .option('--json', 'print events as JSON lines instead of progress')
     .option('--debug', 'include stack traces in errors')
     .action(async (file, opts) => { process.exitCode = await runCommand(file, opts); });
@@ -223,7 +226,7 @@ export function buildProgram(): Command {
     .option('--json', 'print as JSON')
     .action(async (opts) => { process.exitCode = await nodesCommand(opts); });
 
-  program.command('serve')
+  engineOptions(program.command('serve'))
     .description('start the HTTP/WebSocket server: ComfyUI-compatible API, queue and history (docs/server.md)')
     .option('--host <address>', 'address to listen on; anything but loopback requires a token', '127.0.0.1')
     .option('--port <n>', 'port (0: any free port)', parsePort, 8188)
@@ -232,10 +235,6 @@ export function buildProgram(): Command {
     .option('--cors-origin <origin>', 'allow this one browser origin (CORS); off by default')
     .option('--output-dir <dir>', 'where output nodes write files (/view?type=output)', 'output')
     .option('--input-dir <dir>', 'uploads and relative input files (/view?type=input)', 'input')
-    .option('--models-dir <dir>', 'where LoadPipeline finds model folders', 'models')
-    .option('--threads <n>', 'ONNX Runtime threads per model (default: all cores)', (v) => parsePositive(v))
-    .option(...customNodes)
-    .option('--cache-bytes <size>', 'result cache budget, e.g. 512MB (default 2GiB)', parseBytes)
     .option('--max-queue <n>', 'pending prompts allowed at once, more get 429 (default 10000)', (v) => parsePositive(v))
     .option('--history-size <n>', 'history entries kept (default 10000)', (v) => parsePositive(v))
     .option('--max-upload <size>', 'largest image upload (default 32MiB)', parseBytes)
