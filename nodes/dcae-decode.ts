@@ -1,32 +1,24 @@
 import { defineNode, InputError, socket, type Float32Tensor } from '../engine/index.ts';
 import { float32, shapeText } from '../engine/tensor.ts';
+import { add, channelsLast3, div, elementwise, mul, pmax, pmin } from '../engine/elementwise.ts';
 import { DCAE, IMAGE, LATENT } from './types.ts';
-
-const f32 = Math.fround;
 
 /**
  * Decodes latents to images as diffusers does:
  *   image = vae.decode(latents / scaling_factor)          (SanaPipeline.__call__)
  *   image = (image * 0.5 + 0.5).clamp(0, 1)               (VaeImageProcessor.denormalize)
- * in float32, then laid out [B, H, W, 3] (ComfyUI's IMAGE layout).
+ * in float32, then laid out [B, H, W, 3] (ComfyUI's IMAGE layout). Both element-wise passes run as
+ * WebAssembly SIMD kernels; the second moves the channels last in the same pass.
  */
-/** (x * 0.5 + 0.5).clamp(0, 1), moved from [B, 3, H, W] to [B, H, W, 3] in the same pass. */
+const unscale = elementwise({ name: 'DCAEDecode unscale', inputs: ['latent'], scalars: ['scale'] }, ({ latent, scale }) => [div(latent, scale)]);
+const denormalize = channelsLast3('DCAEDecode denormalize', (x) => pmin(pmax(add(mul(x, 0.5), 0.5), 0), 1));
+
 function denormalizeChannelsLast(image: Float32Tensor): Float32Tensor {
   const [b, c, h, w] = image.dims;
-  const plane = h * w;
-  const src = image.data;
-  const out = new Float32Array(src.length);
-  // Output order, so writes are sequential; the channel planes are read side by side.
-  for (let n = 0, o = 0; n < b; n++) {
-    const base = n * c * plane;
-    for (let p = 0; p < plane; p++) {
-      for (let ch = 0; ch < c; ch++, o++) {
-        // x·0.5 is exact and x·0.5 + 0.5 rounds once when stored: the float32 result without fround.
-        const v = src[base + ch * plane + p] * 0.5 + 0.5;
-        out[o] = v < 0 ? 0 : v > 1 ? 1 : v;
-      }
-    }
-  }
+  const item = c * h * w;
+  if (b === 1) return float32([b, h, w, c], denormalize.run(image.data));
+  const out = new Float32Array(image.data.length);
+  for (let n = 0; n < b; n++) out.set(denormalize.run(image.data.subarray(n * item, (n + 1) * item)), n * item);
   return float32([b, h, w, c], out);
 }
 
@@ -41,9 +33,7 @@ export const DCAEDecode = defineNode({
     if (latent.dims[1] !== vae.latentChannels) {
       throw new InputError('latent', `has ${latent.dims[1]} channels ${shapeText(latent.dims)} but the decoder of "${vae.pipeline}" expects ${vae.latentChannels}`);
     }
-    const scale = f32(vae.scalingFactor);
-    const scaled = new Float32Array(latent.data.length);
-    for (let i = 0; i < scaled.length; i++) scaled[i] = latent.data[i] / scale;
+    const scaled = unscale.run([latent.data], [vae.scalingFactor])[0];
     const outputs = await vae.model.run({ [vae.io.latent]: float32(latent.dims, scaled) });
     const image = outputs[vae.io.output] as Float32Tensor;
     const [, c, h, w] = image.dims;

@@ -1,13 +1,15 @@
 import { defineNode, float, InputError, socket } from '../engine/index.ts';
 import { float32, shapeText } from '../engine/tensor.ts';
+import { add, elementwise, mul, sub } from '../engine/elementwise.ts';
 import { LATENT } from './types.ts';
-
-const f32 = Math.fround;
 
 /**
  * Classifier-free guidance, as diffusers' SanaPipeline (in float32):
  *   v = v_uncond + scale · (v_cond − v_uncond)
  */
+const guidanceKernel = elementwise({ name: 'Guidance', inputs: ['cond', 'uncond'], scalars: ['scale'] },
+  ({ cond, uncond, scale }) => [add(uncond, mul(scale, sub(cond, uncond)))]);
+
 export const Guidance = defineNode({
   type: 'Guidance',
   displayName: 'Classifier-free guidance',
@@ -23,10 +25,7 @@ export const Guidance = defineNode({
     if (shapeText(c.dims) !== shapeText(u.dims)) {
       throw new InputError('velocity_uncond', `has shape ${shapeText(u.dims)} but velocity_cond has ${shapeText(c.dims)}`);
     }
-    const s = f32(scale);
-    const out = new Float32Array(c.data.length);
-    for (let i = 0; i < out.length; i++) out[i] = u.data[i] + f32(s * f32(c.data[i] - u.data[i]));
-    return [float32(c.dims, out)];
+    return [float32(c.dims, guidanceKernel.run([c.data, u.data], [scale])[0])];
   },
 });
 

@@ -18,6 +18,8 @@
 //     product/sum is rounded to float32 here, in the same order.
 // The Euler construction-time shift is float32 (torch), the set_timesteps shift is float64 (numpy) — see below.
 
+import { add, elementwise, mul, sub, type Expr } from '../engine/elementwise.ts';
+
 const f32 = Math.fround;
 
 export const SCHEDULERS = ['flow_euler', 'flow_dpmpp_2m'] as const;
@@ -114,16 +116,25 @@ function checkSameLength(a: Float32Array, b: Float32Array, what: string): void {
 // ---------------------------------------------------------------------------------------------------------------
 // Euler
 
+// The element-wise parts run as WebAssembly SIMD kernels (engine/elementwise.ts): one float32 operation per
+// step of each formula, in the order written, exactly as the scalar float32 arithmetic of diffusers/torch.
+
+/** x_next = x + dt · v, and the x0 prediction x − σ · v (reported for previews and for switching solvers). */
+const eulerKernel = elementwise({ name: 'eulerStep', inputs: ['x', 'v'], scalars: ['dt', 'sigma'] },
+  ({ x, v, dt, sigma }) => [add(x, mul(dt, v)), sub(x, mul(sigma, v))]);
+
 /**
  * One flow Euler step (FlowMatchEulerDiscreteScheduler.step, stochastic_sampling=False), float32:
  *   dt = σ_next − σ;   x_next = x + dt · v
  */
 export function eulerStep(sample: Float32Array, velocity: Float32Array, sigma: number, sigmaNext: number): Float32Array {
+  return eulerWithX0(sample, velocity, sigma, sigmaNext).prev;
+}
+
+function eulerWithX0(sample: Float32Array, velocity: Float32Array, sigma: number, sigmaNext: number): { prev: Float32Array; x0: Float32Array } {
   checkSameLength(sample, velocity, 'eulerStep velocity');
-  const dt = f32(f32(sigmaNext) - f32(sigma));
-  const out = new Float32Array(sample.length);
-  for (let i = 0; i < out.length; i++) out[i] = sample[i] + f32(dt * velocity[i]);
-  return out;
+  const [prev, x0] = eulerKernel.run([sample, velocity], [f32(f32(sigmaNext) - f32(sigma)), sigma]);
+  return { prev, x0 };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -139,12 +150,13 @@ function lambda(sigma: number): number {
  * The data (x0) prediction from a flow velocity (convert_model_output, dpmsolver++ / flow_prediction):
  *   x0 = x − σ · v
  */
+const x0Of = (x: Expr, v: Expr, sigma: Expr): Expr => sub(x, mul(sigma, v));
+
+const x0Kernel = elementwise({ name: 'dpmX0', inputs: ['x', 'v'], scalars: ['sigma'] }, ({ x, v, sigma }) => [x0Of(x, v, sigma)]);
+
 export function dpmX0(sample: Float32Array, velocity: Float32Array, sigma: number): Float32Array {
   checkSameLength(sample, velocity, 'dpmX0 velocity');
-  const s = f32(sigma);
-  const out = new Float32Array(sample.length);
-  for (let i = 0; i < out.length; i++) out[i] = sample[i] - f32(s * velocity[i]);
-  return out;
+  return x0Kernel.run([sample, velocity], [sigma])[0];
 }
 
 /**
@@ -161,16 +173,18 @@ export function dpmSolverOrder(stepIndex: number, steps: number, hasPrevX0: bool
 /**
  * First-order update, s → t (dpm_solver_first_order_update, dpmsolver++), float32:
  *   h = λ_t − λ_s;   x_t = (σ_t/σ_s) · x − (α_t · (e^{−h} − 1)) · x0
+ * fused with the x0 prediction: outputs [x0, x_t].
  */
-export function dpmFirstOrderUpdate(sample: Float32Array, x0: Float32Array, sigmaS: number, sigmaT: number): Float32Array {
-  checkSameLength(sample, x0, 'dpmFirstOrderUpdate x0');
+const dpmFirstOrderKernel = elementwise({ name: 'dpmFirstOrderUpdate', inputs: ['x', 'v'], scalars: ['sigma', 'a', 'b'] },
+  ({ x, v, sigma, a, b }) => {
+    const x0 = x0Of(x, v, sigma);
+    return [x0, sub(mul(a, x), mul(b, x0))];
+  });
+
+function dpmFirstOrderCoefficients(sigmaS: number, sigmaT: number): { a: number; b: number } {
   const [sS, sT] = [f32(sigmaS), f32(sigmaT)];
   const h = f32(lambda(sT) - lambda(sS));
-  const a = f32(sT / sS);
-  const b = f32(f32(1 - sT) * f32(f32(Math.exp(-h)) - 1));
-  const out = new Float32Array(sample.length);
-  for (let i = 0; i < out.length; i++) out[i] = f32(a * sample[i]) - f32(b * x0[i]);
-  return out;
+  return { a: f32(sT / sS), b: f32(f32(1 - sT) * f32(f32(Math.exp(-h)) - 1)) };
 }
 
 /**
@@ -178,31 +192,24 @@ export function dpmFirstOrderUpdate(sample: Float32Array, x0: Float32Array, sigm
  * from s0 (current) to t, with s1 the previous sigma and m1 = x0 of the previous step, float32:
  *   h = λ_t − λ_s0;  h0 = λ_s0 − λ_s1;  r0 = h0/h;  D0 = m0;  D1 = (1/r0) · (m0 − m1)
  *   x_t = (σ_t/σ_s0) · x − (α_t · (e^{−h} − 1)) · D0 − 0.5 · (α_t · (e^{−h} − 1)) · D1
+ * fused with the x0 prediction m0: outputs [m0, x_t].
  */
-export function dpmSecondOrderUpdate(
-  sample: Float32Array,
-  x0: Float32Array,
-  prevX0: Float32Array,
-  sigmaS1: number,
-  sigmaS0: number,
-  sigmaT: number,
-): Float32Array {
-  checkSameLength(sample, x0, 'dpmSecondOrderUpdate x0');
-  checkSameLength(sample, prevX0, 'dpmSecondOrderUpdate prevX0');
+const dpmSecondOrderKernel = elementwise(
+  { name: 'dpmSecondOrderUpdate', inputs: ['x', 'v', 'm1'], scalars: ['sigma', 'a', 'b', 'invR0', 'halfB'] },
+  ({ x, v, m1, sigma, a, b, invR0, halfB }) => {
+    const m0 = x0Of(x, v, sigma);
+    const d1 = mul(invR0, sub(m0, m1));
+    return [m0, sub(sub(mul(a, x), mul(b, m0)), mul(halfB, d1))];
+  },
+);
+
+function dpmSecondOrderCoefficients(sigmaS1: number, sigmaS0: number, sigmaT: number) {
   const [sS1, sS0, sT] = [f32(sigmaS1), f32(sigmaS0), f32(sigmaT)];
   const lS0 = lambda(sS0);
   const h = f32(lambda(sT) - lS0);
   const r0 = f32(f32(lS0 - lambda(sS1)) / h);
-  const invR0 = f32(1 / r0);
-  const a = f32(sT / sS0);
   const b = f32(f32(1 - sT) * f32(f32(Math.exp(-h)) - 1));
-  const halfB = f32(0.5 * b);
-  const out = new Float32Array(sample.length);
-  for (let i = 0; i < out.length; i++) {
-    const d1 = f32(invR0 * f32(x0[i] - prevX0[i]));
-    out[i] = f32(f32(a * sample[i]) - f32(b * x0[i])) - f32(halfB * d1);
-  }
-  return out;
+  return { a: f32(sT / sS0), b, invR0: f32(1 / r0), halfB: f32(0.5 * b) };
 }
 
 export interface DpmStepResult {
@@ -223,10 +230,8 @@ function checkStepIndex(stepIndex: number, sigmas: readonly number[]): number {
 }
 
 /**
- * One complete DPM-Solver++(2M) step (DPMSolverMultistepScheduler.step), the unit a per-step graph node runs:
- * inputs the sample at sigmas[stepIndex], the model's velocity there, the previous step's x0 prediction (absent on
- * the first step), the step index and the schedule's sigmas; outputs the next sample and this step's x0.
- * `prevX0` must come from step stepIndex − 1 of the same schedule.
+ * One DPM-Solver++(2M) step from sigmas[stepIndex] to sigmas[stepIndex + 1] (DPMSolverMultistepScheduler.step):
+ * the x0 prediction, then a first- or second-order update (dpmSolverOrder). `prevX0` is the previous step's x0.
  */
 export function dpmSolverStep(
   sample: Float32Array,
@@ -236,36 +241,18 @@ export function dpmSolverStep(
   sigmas: readonly number[],
 ): DpmStepResult {
   const steps = checkStepIndex(stepIndex, sigmas);
-  const x0 = dpmX0(sample, velocity, sigmas[stepIndex]);
+  checkSameLength(sample, velocity, 'dpmSolverStep velocity');
+  const sigma = sigmas[stepIndex];
   const order = dpmSolverOrder(stepIndex, steps, prevX0 != null && stepIndex > 0);
-  const prev =
-    order === 1
-      ? dpmFirstOrderUpdate(sample, x0, sigmas[stepIndex], sigmas[stepIndex + 1])
-      : dpmSecondOrderUpdate(sample, x0, prevX0!, sigmas[stepIndex - 1], sigmas[stepIndex], sigmas[stepIndex + 1]);
+  if (order === 1) {
+    const { a, b } = dpmFirstOrderCoefficients(sigma, sigmas[stepIndex + 1]);
+    const [x0, prev] = dpmFirstOrderKernel.run([sample, velocity], [sigma, a, b]);
+    return { prev, x0, order };
+  }
+  checkSameLength(sample, prevX0!, 'dpmSolverStep prevX0');
+  const { a, b, invR0, halfB } = dpmSecondOrderCoefficients(sigmas[stepIndex - 1], sigma, sigmas[stepIndex + 1]);
+  const [x0, prev] = dpmSecondOrderKernel.run([sample, velocity, prevX0!], [sigma, a, b, invR0, halfB]);
   return { prev, x0, order };
-}
-
-/** What DPM-Solver++(2M) carries between steps: the previous x0 prediction and diffusers' lower_order_nums. */
-export interface DpmState {
-  prevX0: Float32Array | null;
-  lowerOrderNums: number;
-}
-
-export function initialDpmState(): DpmState {
-  return { prevX0: null, lowerOrderNums: 0 };
-}
-
-/** State-passing form of dpmSolverStep: returns the next sample and the state for step stepIndex + 1. */
-export function dpmStep(
-  state: DpmState,
-  sample: Float32Array,
-  modelOutput: Float32Array,
-  stepIndex: number,
-  schedule: Pick<Schedule, 'sigmas'>,
-): { prev: Float32Array; state: DpmState; order: 1 | 2 } {
-  const prevX0 = state.lowerOrderNums < 1 ? null : state.prevX0;
-  const { prev, x0, order } = dpmSolverStep(sample, modelOutput, prevX0, stepIndex, schedule.sigmas);
-  return { prev, order, state: { prevX0: x0, lowerOrderNums: Math.min(state.lowerOrderNums + 1, 2) } };
 }
 
 /**
@@ -286,7 +273,7 @@ export function schedulerStep(
   }
   if (name === 'flow_euler') {
     checkStepIndex(stepIndex, sigmas);
-    return { prev: eulerStep(sample, velocity, sigmas[stepIndex], sigmas[stepIndex + 1]), x0: dpmX0(sample, velocity, sigmas[stepIndex]) };
+    return eulerWithX0(sample, velocity, sigmas[stepIndex], sigmas[stepIndex + 1]);
   }
   throw new RangeError(`unknown scheduler '${String(name)}'; expected one of ${SCHEDULERS.join(', ')}`);
 }
