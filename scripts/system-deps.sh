@@ -5,6 +5,8 @@
 # - Mesa's lavapipe (software Vulkan) from bookworm-backports: onnxruntime-node's WebGPU
 #   provider runs on it, so the GPU code path is tested without a GPU. Bookworm's own Mesa 22
 #   is rejected by Dawn; Mesa 25 from backports works.
+# - Debian's chromium: the editor's browser tests drive it with playwright-core.
+# - redis-server: the distributed-queue tests start their own Redis on a random port.
 set -euo pipefail
 
 missing=()
@@ -15,6 +17,8 @@ have_lavapipe() {
   dpkg --compare-versions "$v" ge 25 && ldconfig -p | grep -q 'libvulkan.so.1'
 }
 have_lavapipe || missing+=(lavapipe)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -24,10 +28,12 @@ commands=(
   "apt-get update"
   "DEBIAN_FRONTEND=noninteractive apt-get install -y libvulkan1"
   "DEBIAN_FRONTEND=noninteractive apt-get install -y -t bookworm-backports mesa-vulkan-drivers"
+  "DEBIAN_FRONTEND=noninteractive apt-get install -y chromium redis-server"
 )
 
 if [ "$(id -u)" -ne 0 ] || [ ! -f "$sources" ] || ! grep -q 'bookworm' /etc/os-release; then
-  echo "The tests need: ${missing[*]} (Mesa's software Vulkan driver, for the WebGPU tests)." >&2
+  echo "The tests need: ${missing[*]} (lavapipe: Mesa's software Vulkan driver, for the WebGPU tests;" >&2
+  echo "chromium for the editor tests; redis-server for the distributed-queue tests)." >&2
   echo "On Debian 12 (bookworm), run as root:" >&2
   printf '  %s\n' "${commands[@]}" >&2
   exit 1
@@ -39,3 +45,4 @@ for c in "${commands[@]}"; do
   bash -c "$c" >/tmp/sanagraph-system-deps.log 2>&1 || { cat /tmp/sanagraph-system-deps.log >&2; exit 1; }
 done
 have_lavapipe || { echo "lavapipe is still missing after installing it" >&2; exit 1; }
+command -v chromium >/dev/null && command -v redis-server >/dev/null || { echo "chromium or redis-server is still missing after installing them" >&2; exit 1; }
