@@ -1,4 +1,5 @@
 import type { Logger } from '../engine/node.ts';
+import type { CollabHub } from './collab.ts';
 import type { EngineHost } from './engine-host.ts';
 import type { HistoryStore, PromptQueue } from './queue.ts';
 import type { PromptRunner } from './runner.ts';
@@ -13,6 +14,8 @@ export interface ServerContext {
   runner: PromptRunner;
   hub: ClientHub;
   workflows: WorkflowStore;
+  /** Live collaborative documents of the saved workflows (the editor's `/collab/<name>`). */
+  collab?: CollabHub;
   /** The folders `/view` serves and `/upload/image` writes: the engine's own. */
   dirs: { input: string; output: string; temp: string };
   /** ComfyUI's server feature flags (`GET /features`, the WebSocket `feature_flags` answer). */

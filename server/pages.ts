@@ -58,7 +58,8 @@ document.getElementById('g').addEventListener('submit', async (e) => {
 const PROMPT = (JSON.parse(DEMO_WORKFLOW) as { nodes: Record<string, { inputs: { text?: string } }> }).nodes['2'].inputs.text ?? '';
 
 export const PLACEHOLDER_PAGE = page('sanagraph', `<h1>sanagraph</h1>
-<p>The server is running. The graph editor is coming; until then, try the shipped demo model
+<p>The server is running, but the graph editor is not built (<code>npm run build:editor</code>, which
+<code>npm start</code> does for you). Meanwhile, try the shipped demo model
 (shapes and colours: <em>a [small|large] &lt;colour&gt; &lt;circle|square|triangle&gt; &lt;on the left|on the right|at the top|at the bottom|in the center&gt; on a &lt;colour&gt; background</em>):</p>
 <form id="g"><input id="p" size="60" value="${PROMPT.replace(/"/g, '&quot;')}"> seed <input id="n" type="number" value="1" style="width:7rem">
 <button>Generate</button> <span id="s"></span></form>

@@ -13,6 +13,8 @@ import { PromptRunner } from './runner.ts';
 import { DataDirInUseError, SqliteQueue } from './sqlite-queue.ts';
 import { WorkflowStore } from './workflow-store.ts';
 import { ClientHub } from './ws.ts';
+import { CollabHub } from './collab.ts';
+import { TEMPLATES_DIR } from './static-dirs.ts';
 
 /** Starting and stopping the server; `sanagraph serve` calls `serve`. */
 export interface ServerOptions {
@@ -81,14 +83,16 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
-/** WebSocket upgrades: only at /ws (and /api/ws), same origin, with the token when one is set. */
+/** WebSocket upgrades: only at /ws (and /api/ws) and /collab/<workflow>, same origin, with the token when one is set. */
 function upgrade(ctx: ServerContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   socket.on('error', () => {});
   const refuse = (status: string) => socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-  if (pathname !== '/ws' && pathname !== '/api/ws') refuse('404 Not Found');
+  const collabName = CollabHub.nameOf(pathname);
+  if (pathname !== '/ws' && pathname !== '/api/ws' && !collabName) refuse('404 Not Found');
   else if (foreignRequest(req, ctx.corsOrigin, ctx.token)) refuse('403 Forbidden');
   else if (ctx.token && !isAuthorized(req, ctx.token, true)) refuse('401 Unauthorized');
+  else if (collabName) ctx.collab!.accept(req, socket, head, collabName);
   else ctx.hub.accept(req, socket, head);
 }
 
@@ -121,8 +125,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const hub = new ClientHub({ queueRemaining: () => store.remaining(), features });
   store.subscribe(() => hub.queueChanged());
   const runner = new PromptRunner(store, engine, hub, logger);
+  const workflows = new WorkflowStore(path.join(dataDir, 'workflows'));
+  const collab = new CollabHub({ dir: path.join(dataDir, 'collab'), workflows, templatesDir: TEMPLATES_DIR, logger });
   const context: ServerContext = {
-    engine, queue: store, history: store, runner, hub, workflows: new WorkflowStore(path.join(dataDir, 'workflows')),
+    engine, queue: store, history: store, runner, hub, workflows, collab,
     dirs, features, limits, token, corsOrigin, debug: opts.debug ?? false, logger, startedAt: Date.now(),
   };
   const server = createServer(createApp(context));
@@ -140,6 +146,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const close = () => closing ??= (async () => {
     server.close();
     await hub.close();
+    await collab.close();
     await runner.stop(); // the running prompt stays queued and runs again at the next start
     server.closeAllConnections();
     await engine.close();

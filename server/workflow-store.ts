@@ -1,4 +1,4 @@
-import { constants, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { HttpError } from './http-errors.ts';
@@ -49,6 +49,21 @@ export class WorkflowStore {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ELOOP') throw new HttpError(404, 'not_found', `no workflow named "${name}"`);
       throw e;
+    }
+  }
+
+  /** The workflow's JSON text, or undefined when there is none (for loading a live document at once). */
+  readSync(name: string): string | undefined {
+    let fd: number;
+    try {
+      fd = openSync(this.file(name), constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      return undefined;
+    }
+    try {
+      return readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
     }
   }
 

@@ -329,15 +329,19 @@ describe('server: catalog, system and misc routes', () => {
     assert.equal(health.running, null);
   });
 
-  it('serves a placeholder page at / that links the API', async () => {
+  it('serves the editor at / (built by npm test\'s pretest) with its bundle', async () => {
     const res = await server.get('/');
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type')!, /text\/html/);
-    assert.match(res.text, /editor is coming/);
-    assert.match(res.text, /href="\/object_info"/);
-    assert.match(res.text, /<form id="g"><input id="p" size="60" value="a large red circle in the center on a blue background">/, 'the demo prompt form');
-    assert.match(res.headers.get('content-security-policy')!, /default-src 'none'/);
-    assert.match(res.headers.get('content-security-policy')!, /img-src 'self'/);
+    assert.match(res.text, /<title>sanagraph<\/title>/);
+    const script = /<script type="module" crossorigin src="(\/assets\/[^"]+\.js)">/.exec(res.text);
+    assert.ok(script, 'the page loads its bundle');
+    assert.match(res.headers.get('content-security-policy')!, /script-src 'self'/);
+    assert.match(res.headers.get('content-security-policy')!, /connect-src 'self' ws: wss:/);
+    const bundle = await server.get(script[1]);
+    assert.equal(bundle.status, 200);
+    assert.match(bundle.headers.get('content-type')!, /javascript/);
+    assert.equal((await server.get('/assets/nope.js')).status, 404);
   });
 
   it('answers unknown routes with a JSON 404, and a plain GET /ws with 426', async () => {

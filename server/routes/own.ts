@@ -1,12 +1,16 @@
+import { readdirSync } from 'node:fs';
 import { Router } from 'express';
 import type { InputSpec } from '../../engine/inputs.ts';
 import type { NodeRegistry } from '../../engine/registry.ts';
-import { parseWorkflow, WorkflowFormatError } from '../../engine/workflow.ts';
+import { parseWorkflow, WorkflowFormatError, type Workflow } from '../../engine/workflow.ts';
+import type { NativeWorkflow } from '../../editor/src/workflow-doc.ts';
 import { CLEARED_COOKIE, safeEqual, sessionCookie } from '../auth.ts';
 import { LoginBody, parse, WorkflowBody } from '../bodies.ts';
 import type { ServerContext } from '../context.ts';
 import { errorBody, HttpError } from '../http-errors.ts';
 import { sanagraphVersion } from '../system-stats.ts';
+import { checkWorkflowName } from '../workflow-store.ts';
+import { TEMPLATES_DIR } from '../static-dirs.ts';
 
 /** sanagraph's own API, under `/api` only: saved workflows, the node catalog in our terms, health, login. */
 
@@ -40,22 +44,30 @@ export function ownRoutes(ctx: ServerContext): Router {
   const name = (raw: unknown) => String(raw);
 
   r.get('/workflows', (_req, res) => { res.json(ctx.workflows.list()); });
+  r.get('/templates', (_req, res) => {
+    const names = readdirSync(TEMPLATES_DIR).filter((f) => f.endsWith('.json')).map((f) => ({ name: f.slice(0, -5) }));
+    res.json(names.sort((a, b) => a.name.localeCompare(b.name)));
+  });
   r.get('/workflows/:name', async (req, res) => {
     res.type('json').send(await ctx.workflows.get(name(req.params.name)));
   });
   r.put('/workflows/:name', (req, res) => {
     const body = parse(WorkflowBody, req.body, 'workflow');
+    let workflow: Workflow;
     try {
-      parseWorkflow(body); // the shape must be a workflow (native or ComfyUI API); its nodes may be unfinished
+      workflow = parseWorkflow(body); // the shape must be a workflow (native or ComfyUI API); its nodes may be unfinished
     } catch (e) {
       if (e instanceof WorkflowFormatError) throw new HttpError(400, 'invalid_workflow', e.message, e.issues.join('\n'));
       throw e;
     }
     const { created } = ctx.workflows.put(name(req.params.name), body);
-    res.status(created ? 201 : 200).json({ name: name(req.params.name).replace(/\.json$/, '') });
+    const saved = checkWorkflowName(name(req.params.name));
+    ctx.collab?.replaced(saved, workflow as NativeWorkflow);
+    res.status(created ? 201 : 200).json({ name: saved });
   });
   r.delete('/workflows/:name', (req, res) => {
     ctx.workflows.delete(name(req.params.name));
+    ctx.collab?.deleted(checkWorkflowName(name(req.params.name)));
     res.status(204).end();
   });
 

@@ -1,0 +1,137 @@
+import { html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
+import { ClassicPreset } from 'rete';
+import type { NodeSpec, WidgetSpec } from './catalog.ts';
+
+/** A colour per data type, the same in every session (sockets and links are coloured by it). */
+export function typeColor(type: string): string {
+  const known: Record<string, string> = {
+    LATENT: '#ff9cf9', CONDITIONING: '#ffa931', IMAGE: '#64b5f6', SANA_MODEL: '#b39ddb',
+    TEXT_ENCODER: '#ffd500', DCAE: '#ff6e6e', INT: '#7fd17f', FLOAT: '#a4e4a4', STRING: '#9ccc65', BOOLEAN: '#4db6ac',
+  };
+  if (known[type]) return known[type];
+  let h = 0;
+  for (const c of type) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return `hsl(${h % 360} 70% 65%)`;
+}
+
+export class TypedSocket extends ClassicPreset.Socket {}
+
+/** What a node shows besides its graph data: run state, errors, images, who else selected it. */
+export interface NodeStatus {
+  executing?: boolean;
+  progress?: { value: number; max: number };
+  errors?: string[];
+  badInputs?: Set<string>;
+  images?: string[];
+  remoteSelection?: string[];
+}
+
+export interface NodeHost {
+  widgetValue(id: string, input: string): unknown;
+  setWidget(id: string, input: string, value: unknown): void;
+  seedMode(id: string): 'randomize' | 'fixed';
+  setSeedMode(id: string, mode: 'randomize' | 'fixed'): void;
+}
+
+export class ViewNode extends ClassicPreset.Node<Record<string, TypedSocket>, Record<string, TypedSocket>> {
+  status: NodeStatus = {};
+  width = 300;
+
+  constructor(id: string, readonly spec: NodeSpec, title: string, readonly host: NodeHost) {
+    super(title);
+    this.id = id;
+    for (const input of spec.inputs) {
+      if (input.kind === 'socket') this.addInput(input.name, new ClassicPreset.Input(new TypedSocket(input.type), input.name));
+    }
+    spec.outputs.forEach((o, i) => this.addOutput(String(i), new ClassicPreset.Output(new TypedSocket(o.type), o.name)));
+  }
+}
+
+type Emit = (signal: unknown) => void;
+
+/** Stops pointer and key events in widgets from dragging the node or reaching the editor's shortcuts. */
+const keep = (e: Event) => e.stopPropagation();
+
+/** The node as rendered on the canvas (a lit element; rete places and moves it). */
+export class NodeElement extends LitElement {
+  static properties = { node: { attribute: false }, emit: { attribute: false }, version: { type: Number } };
+  declare node: ViewNode;
+  declare emit: Emit;
+  declare version: number;
+
+  protected createRenderRoot() {
+    return this; // light DOM: the page's stylesheet applies and tests can find widgets
+  }
+
+  protected updated(_changed: PropertyValues): void {
+    this.dataset.nodeId = this.node.id;
+  }
+
+  private socket(side: 'input' | 'output', key: string, socket: TypedSocket): TemplateResult {
+    return html`<span class="socket-slot"><rete-ref .data=${{ type: 'socket', side, key, nodeId: this.node.id, payload: socket }} .emit=${this.emit}></rete-ref></span>`;
+  }
+
+  private widget(w: WidgetSpec): TemplateResult {
+    const { node } = this;
+    const value = node.host.widgetValue(node.id, w.name);
+    const set = (v: unknown) => node.host.setWidget(node.id, w.name, v);
+    const bad = node.status.badInputs?.has(w.name) ? 'bad' : '';
+    const number = (parse: (s: string) => number) => html`<input type="number" name=${w.name} class=${bad}
+      .value=${String(value ?? '')} min=${w.options.min ?? nothing} max=${w.options.max ?? nothing} step=${w.options.step ?? (w.widget === 'float' ? 'any' : 1)}
+      @change=${(e: Event) => { const v = parse((e.target as HTMLInputElement).value); if (Number.isFinite(v)) set(v); }}>`;
+    let control: TemplateResult;
+    switch (w.widget) {
+      case 'int':
+        control = number((s) => Math.round(Number(s)));
+        break;
+      case 'float':
+        control = number(Number);
+        break;
+      case 'seed':
+        control = html`${number((s) => Math.round(Number(s)))}<label class="seed-mode" title="a new random seed after each run">
+          <input type="checkbox" .checked=${node.host.seedMode(node.id) === 'randomize'}
+            @change=${(e: Event) => node.host.setSeedMode(node.id, (e.target as HTMLInputElement).checked ? 'randomize' : 'fixed')}>randomize</label>`;
+        break;
+      case 'boolean':
+        control = html`<input type="checkbox" name=${w.name} .checked=${value === true} @change=${(e: Event) => set((e.target as HTMLInputElement).checked)}>`;
+        break;
+      case 'choice':
+        control = html`<select name=${w.name} class=${bad} @change=${(e: Event) => set((e.target as HTMLSelectElement).value)}>
+          ${(w.options.choices ?? []).map((c) => html`<option .selected=${c === value} value=${c}>${c}</option>`)}</select>`;
+        break;
+      default:
+        control = w.options.multiline
+          ? html`<textarea name=${w.name} class=${bad} rows="4" .value=${String(value ?? '')} @change=${(e: Event) => set((e.target as HTMLTextAreaElement).value)}></textarea>`
+          : html`<input type="text" name=${w.name} class=${bad} .value=${String(value ?? '')} @change=${(e: Event) => set((e.target as HTMLInputElement).value)}>`;
+    }
+    return html`<div class="widget" data-input=${w.name} title=${w.options.tooltip ?? ''}
+      @pointerdown=${keep} @keydown=${keep} @dblclick=${keep}><span class="widget-name">${w.name}</span>${control}</div>`;
+  }
+
+  render() {
+    const { node } = this;
+    const { status, spec } = node;
+    const classes = ['sg-node', status.executing ? 'executing' : '', status.errors?.length ? 'has-error' : '', node.selected ? 'selected' : ''].join(' ');
+    const ring = status.remoteSelection?.length ? `box-shadow: 0 0 0 3px ${status.remoteSelection[0]}` : '';
+    return html`<div class=${classes} style=${ring} data-type=${spec.type}>
+      <div class="title" title=${spec.description}>${node.label}<span class="type">${node.label !== spec.displayName ? spec.displayName : ''}</span></div>
+      ${status.progress ? html`<div class="progress"><div style="width:${(100 * status.progress.value) / status.progress.max}%"></div></div>` : nothing}
+      ${spec.outputs.map((o, i) => html`<div class="output" data-output=${i}>
+        <span class="label" style="color:${typeColor(o.type)}">${o.name}</span>${this.socket('output', String(i), node.outputs[String(i)]!.socket)}</div>`)}
+      ${spec.inputs.map((input) => input.kind === 'socket'
+        ? html`<div class="input ${status.badInputs?.has(input.name) ? 'bad' : ''}" data-input=${input.name}>${this.socket('input', input.name, node.inputs[input.name]!.socket)}
+            <span class="label" style="color:${typeColor(input.type)}">${input.name}${input.optional ? '?' : ''}</span></div>`
+        : this.widget(input))}
+      ${status.errors?.length ? html`<ul class="errors">${status.errors.map((e) => html`<li>${e}</li>`)}</ul>` : nothing}
+      ${status.images?.length ? html`<div class="images">${status.images.map((src) => html`<img src=${src} alt="output">`)}</div>` : nothing}
+    </div>`;
+  }
+}
+
+/** Sockets: a dot in the colour of their type, with the type as tooltip. */
+export function socketTemplate(socket: TypedSocket): TemplateResult {
+  return html`<span class="sg-socket" title=${socket.name} style="display:inline-block;width:14px;height:14px;border-radius:50%;
+    border:2px solid #1b1b1f;background:${typeColor(socket.name)};vertical-align:middle;cursor:crosshair"></span>`;
+}
+
+customElements.define('sg-node', NodeElement);

@@ -1,0 +1,218 @@
+import { html } from 'lit';
+import { ClassicPreset, NodeEditor, type GetSchemes } from 'rete';
+import { AreaExtensions, AreaPlugin } from 'rete-area-plugin';
+import { ConnectionPlugin, Presets as ConnectionPresets } from 'rete-connection-plugin';
+import { LitPlugin, Presets, type LitArea2D } from '@retejs/lit-plugin';
+import type { NodeSpec } from './catalog.ts';
+import { Graph, GraphError } from './graph.ts';
+import { socketTemplate, typeColor, ViewNode, type NodeHost, type TypedSocket } from './node-view.ts';
+import { linkKey, liveLinks, nodeInputs, type Position } from './workflow-doc.ts';
+
+type Connection = ClassicPreset.Connection<ClassicPreset.Node, ClassicPreset.Node>;
+type Schemes = GetSchemes<ViewNode, Connection>;
+type AreaExtra = LitArea2D<Schemes>;
+
+/**
+ * The canvas: rete renders what the shared document holds. The document is the only truth —
+ * edits made here go to it (through Graph), and `reconcile` brings rete in line with it after
+ * every change that did not start here (other people, undo/redo, imports).
+ */
+export class GraphView {
+  readonly editor = new NodeEditor<Schemes>();
+  readonly area: AreaPlugin<Schemes, AreaExtra>;
+  private readonly connection = new ConnectionPlugin<Schemes, AreaExtra>();
+  private readonly render = new LitPlugin<Schemes, AreaExtra>();
+  /** Ids being applied from the document: their rete events must not be written back. */
+  private readonly applying = new Map<string, number>();
+  private queue: Promise<void> = Promise.resolve();
+  private pending = false;
+  private renderVersion = 0;
+  readonly selector = AreaExtensions.selector();
+  onProblem: (message: string) => void = () => {};
+  /** A link dragged from an output into empty space: offer nodes that take that type. */
+  onDropLink: (from: { node: string; output: number; type: string }, at: Position) => void = () => {};
+
+  constructor(readonly container: HTMLElement, readonly graph: Graph, private readonly catalog: Map<string, NodeSpec>, private readonly host: NodeHost) {
+    this.area = new AreaPlugin<Schemes, AreaExtra>(container);
+    AreaExtensions.selectableNodes(this.area, this.selector, { accumulating: AreaExtensions.accumulateOnCtrl() });
+    this.render.addPreset(Presets.classic.setup({
+      customize: {
+        node: (data) => () => html`<sg-node .node=${data.payload} .emit=${(s: AreaExtra) => this.area.emit(s)} .version=${++this.renderVersion}></sg-node>`,
+        socket: (data) => () => socketTemplate(data.payload as TypedSocket),
+        connection: (data) => {
+          const from = this.editor.getNode(data.payload.source);
+          const type = from?.outputs[data.payload.sourceOutput]?.socket.name ?? '';
+          return ({ path }) => html`<svg data-testid="connection" style="overflow:visible;position:absolute;pointer-events:none;width:9999px;height:9999px">
+            <path d=${path} fill="none" stroke=${typeColor(type)} stroke-width="4px" style="pointer-events:auto"></path></svg>`;
+        },
+      },
+    }));
+    this.connection.addPreset(ConnectionPresets.classic.setup());
+    this.editor.use(this.area);
+    this.area.use(this.connection);
+    this.area.use(this.render);
+    AreaExtensions.simpleNodesOrder(this.area);
+    this.watchEdits();
+    const wd = graph.wd;
+    wd.doc.on('afterTransaction', (tr) => { if (tr.changed.size) this.scheduleReconcile(); });
+  }
+
+  /** Rete events from the user's gestures → the document. */
+  private watchEdits(): void {
+    this.editor.addPipe((ctx) => {
+      if (ctx.type === 'connectioncreate') {
+        const c = ctx.data;
+        if (this.isApplying(c.id)) return ctx;
+        // Connections the user drags: check and write them to the document; reconcile draws them.
+        try {
+          this.graph.connect(c.source, Number(c.sourceOutput), c.target, c.targetInput as string);
+        } catch (e) {
+          if (e instanceof GraphError) this.onProblem(`Cannot connect: ${e.message}`);
+          else throw e;
+        }
+        return undefined;
+      }
+      if (ctx.type === 'connectionremoved' && !this.isApplying(ctx.data.id)) {
+        this.graph.disconnect(ctx.data.target, ctx.data.targetInput as string);
+      }
+      return ctx;
+    });
+    this.area.addPipe((ctx) => {
+      if (ctx.type === 'nodetranslated') {
+        const { id, position, previous } = ctx.data;
+        // Rete announces a (0,0) → (0,0) move while creating a view: never write that.
+        if (!this.isApplying(id) && (position.x !== previous.x || position.y !== previous.y)) {
+          this.graph.move(id, { x: Math.round(position.x), y: Math.round(position.y) });
+        }
+      }
+      if (ctx.type === 'nodepicked') this.graph.undoManager.stopCapturing();
+      return ctx;
+    });
+    this.connection.addPipe((ctx) => {
+      if (ctx.type === 'connectiondrop') {
+        const { initial, socket, created } = ctx.data;
+        const type = this.editor.getNode(initial.nodeId)?.outputs[initial.key]?.socket.name;
+        if (!socket && !created && initial.side === 'output' && type) {
+          this.onDropLink({ node: initial.nodeId, output: Number(initial.key), type }, this.pointer());
+        }
+      }
+      return ctx;
+    });
+  }
+
+  private isApplying(id: string): boolean {
+    return (this.applying.get(id) ?? 0) > 0;
+  }
+
+  private async apply<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    this.applying.set(id, (this.applying.get(id) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      this.applying.set(id, this.applying.get(id)! - 1);
+    }
+  }
+
+  /** The pointer in graph coordinates. */
+  pointer(): Position {
+    const { x, y } = this.area.area.pointer;
+    return { x, y };
+  }
+
+  /** The centre of the visible part of the graph. */
+  viewCenter(): Position {
+    const { k, x, y } = this.area.area.transform;
+    const r = this.container.getBoundingClientRect();
+    return { x: (r.width / 2 - x) / k, y: (r.height / 2 - y) / k };
+  }
+
+  scheduleReconcile(): Promise<void> {
+    if (this.pending) return this.queue;
+    this.pending = true;
+    this.queue = this.queue.then(() => {
+      this.pending = false;
+      return this.reconcile();
+    }).catch((e) => console.error('reconcile failed', e));
+    return this.queue;
+  }
+
+  /** Brings rete in line with the document: an idempotent diff. */
+  private async reconcile(): Promise<void> {
+    const wd = this.graph.wd;
+    const wanted = new Map(liveLinks(wd));
+    for (const c of this.editor.getConnections()) {
+      const l = wanted.get(c.id);
+      if (!l || l.from !== c.source || String(l.output) !== c.sourceOutput) await this.apply(c.id, () => this.editor.removeConnection(c.id));
+    }
+    for (const n of this.editor.getNodes()) {
+      const node = wd.nodes.get(n.id);
+      if (!node || node.get('type') !== n.spec.type) {
+        for (const c of this.editor.getConnections().filter((c) => c.source === n.id || c.target === n.id)) {
+          await this.apply(c.id, () => this.editor.removeConnection(c.id));
+        }
+        await this.apply(n.id, () => this.editor.removeNode(n.id));
+      }
+    }
+    for (const [id, node] of wd.nodes.entries()) {
+      const type = node.get('type') as string;
+      let view = this.editor.getNode(id);
+      const spec = this.catalog.get(type) ?? missingSpec(type);
+      const title = (node.get('title') as string | undefined) || spec.displayName;
+      if (!view) {
+        view = new ViewNode(id, spec, title, this.host);
+        await this.apply(id, () => this.editor.addNode(view!));
+      } else if (view.label !== title) {
+        view.label = title;
+      }
+      const p = wd.positions.get(id);
+      const nodeView = this.area.nodeViews.get(id);
+      if (p && nodeView && (nodeView.position.x !== p.x || nodeView.position.y !== p.y)) {
+        await this.apply(id, () => this.area.translate(id, p));
+      }
+      await this.area.update('node', id); // widgets may have changed
+    }
+    for (const [key, l] of wanted) {
+      if (this.editor.getConnection(key)) continue;
+      const c = new ClassicPreset.Connection(this.editor.getNode(l.from)!, String(l.output), this.editor.getNode(l.to)!, l.input) as Connection;
+      c.id = key;
+      await this.apply(key, () => this.editor.addConnection(c));
+    }
+  }
+
+  /** Re-renders nodes after a change of their status (run state, errors, images, selection). */
+  async refresh(ids?: Iterable<string>): Promise<void> {
+    for (const id of ids ?? this.editor.getNodes().map((n) => n.id)) if (this.editor.getNode(id)) await this.area.update('node', id);
+  }
+
+  selectedIds(): string[] {
+    return this.editor.getNodes().filter((n) => n.selected).map((n) => n.id);
+  }
+
+  async select(ids: string[]): Promise<void> {
+    for (const n of this.editor.getNodes()) {
+      const want = ids.includes(n.id);
+      if (want !== n.selected) {
+        n.selected = want;
+        if (want) this.selector.add({ id: n.id, label: 'node', translate: () => {}, unselect: () => { n.selected = false; void this.area.update('node', n.id); } }, true);
+        await this.area.update('node', n.id);
+      }
+    }
+  }
+
+  async fit(): Promise<void> {
+    const nodes = this.editor.getNodes();
+    if (nodes.length) await AreaExtensions.zoomAt(this.area, nodes, { scale: 0.9 });
+  }
+
+  /** The widget inputs' current values, for tests and the API. */
+  widgetValues(id: string): Record<string, unknown> {
+    const node = this.graph.wd.nodes.get(id);
+    return node ? nodeInputs(node).toJSON() : {};
+  }
+
+  linkKey = linkKey;
+}
+
+function missingSpec(type: string): NodeSpec {
+  return { type, displayName: `${type} (not installed)`, category: 'missing', description: 'this node type is not installed on the server', outputNode: false, inputs: [], outputs: [] };
+}

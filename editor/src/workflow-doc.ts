@@ -1,0 +1,113 @@
+import * as Y from 'yjs';
+
+/**
+ * The shared document of one workflow, as the editor and the server both read it.
+ *
+ *   nodes      Y.Map  id → Y.Map { type: string, title?: string, inputs: Y.Map<name, literal> }
+ *   positions  Y.Map  id → { x, y }          (its own map: a move never rewrites a node)
+ *   links      Y.Map  "<to>:<input>" → { from, output, to, input }
+ *
+ * Links are keyed by their target input, so an input holds at most one link even when two people
+ * connect it at the same moment (Y.Map keeps one value per key). A link whose node was deleted
+ * concurrently stays in the map but is ignored (it comes back if the node is restored by undo).
+ * Only plain JSON values go in: the workflow file format round-trips through it losslessly
+ * (unknown `ui` fields are kept under `extraUi`).
+ */
+
+export interface Position { x: number; y: number }
+export interface LinkValue { from: string; output: number; to: string; input: string }
+export type Literal = string | number | boolean | null;
+
+/** The native workflow format (engine/workflow.ts), as plain data. */
+export interface NativeWorkflow {
+  format: 'sanagraph/workflow@1';
+  nodes: Record<string, { type: string; inputs: Record<string, unknown> }>;
+  ui?: Record<string, unknown>;
+}
+
+export const WORKFLOW_FORMAT = 'sanagraph/workflow@1';
+
+export interface WorkflowDoc {
+  doc: Y.Doc;
+  nodes: Y.Map<Y.Map<unknown>>;
+  positions: Y.Map<Position>;
+  links: Y.Map<LinkValue>;
+  meta: Y.Map<unknown>;
+}
+
+export function workflowDoc(doc: Y.Doc): WorkflowDoc {
+  return {
+    doc,
+    nodes: doc.getMap('nodes'),
+    positions: doc.getMap('positions'),
+    links: doc.getMap('links'),
+    meta: doc.getMap('meta'),
+  };
+}
+
+export const linkKey = (to: string, input: string): string => `${to}:${input}`;
+
+const isLink = (v: unknown): v is [string, number] =>
+  Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && Number.isInteger(v[1]) && (v[1] as number) >= 0;
+
+/** A new node's Y.Map (not yet in the document). */
+export function nodeMap(type: string, inputs: Record<string, unknown>, title?: string): Y.Map<unknown> {
+  const node = new Y.Map<unknown>();
+  node.set('type', type);
+  if (title) node.set('title', title);
+  const values = new Y.Map<unknown>();
+  for (const [name, value] of Object.entries(inputs)) values.set(name, value);
+  node.set('inputs', values);
+  return node;
+}
+
+export function nodeInputs(node: Y.Map<unknown>): Y.Map<unknown> {
+  return node.get('inputs') as Y.Map<unknown>;
+}
+
+/** Replaces the document's content with a workflow (in one transaction). */
+export function loadWorkflow(wd: WorkflowDoc, workflow: NativeWorkflow, origin?: unknown): void {
+  const ui = (workflow.ui ?? {}) as { nodes?: Record<string, { title?: string; pos?: [number, number] }> } & Record<string, unknown>;
+  wd.doc.transact(() => {
+    wd.nodes.clear();
+    wd.positions.clear();
+    wd.links.clear();
+    let row = 0;
+    for (const [id, node] of Object.entries(workflow.nodes)) {
+      const literals: Record<string, unknown> = {};
+      for (const [name, value] of Object.entries(node.inputs ?? {})) {
+        if (isLink(value)) wd.links.set(linkKey(id, name), { from: value[0], output: value[1], to: id, input: name });
+        else literals[name] = value;
+      }
+      const nodeUi = ui.nodes?.[id];
+      wd.nodes.set(id, nodeMap(node.type, literals, nodeUi?.title));
+      const pos = nodeUi?.pos;
+      wd.positions.set(id, pos ? { x: pos[0], y: pos[1] } : { x: 40 + 340 * (row % 4), y: 40 + 300 * Math.floor(row / 4) });
+      row++;
+    }
+    const { nodes: _nodes, ...extraUi } = ui;
+    wd.meta.set('extraUi', extraUi);
+  }, origin);
+}
+
+/** The document as a native workflow: links whose source node is gone are left out. */
+export function toWorkflow(wd: WorkflowDoc): NativeWorkflow {
+  const nodes: NativeWorkflow['nodes'] = {};
+  const uiNodes: Record<string, { title?: string; pos: [number, number] }> = {};
+  for (const [id, node] of wd.nodes.entries()) {
+    nodes[id] = { type: node.get('type') as string, inputs: nodeInputs(node).toJSON() };
+    const p = wd.positions.get(id) ?? { x: 0, y: 0 };
+    const title = node.get('title') as string | undefined;
+    uiNodes[id] = { ...(title ? { title } : {}), pos: [Math.round(p.x), Math.round(p.y)] };
+  }
+  for (const link of wd.links.values()) {
+    if (nodes[link.to] && nodes[link.from]) nodes[link.to].inputs[link.input] = [link.from, link.output];
+  }
+  const extraUi = (wd.meta.get('extraUi') ?? {}) as Record<string, unknown>;
+  return { format: WORKFLOW_FORMAT, nodes, ui: { ...extraUi, nodes: uiNodes } };
+}
+
+/** Links of the document whose two ends exist. */
+export function liveLinks(wd: WorkflowDoc): [string, LinkValue][] {
+  return [...wd.links.entries()].filter(([, l]) => wd.nodes.has(l.from) && wd.nodes.has(l.to));
+}
