@@ -113,11 +113,13 @@ async function main(): Promise<void> {
     return id;
   };
   mountPalette($<HTMLInputElement>('palette-search'), $('palette-list'), catalog, (type) => addAt(type, view.viewCenter()));
+  // Double-click on the canvas opens the node search there (instead of rete's zoom-in).
   $('canvas').addEventListener('dblclick', (e) => {
     if ((e.target as HTMLElement).closest('sg-node')) return;
+    e.stopPropagation();
     const at = view.pointer();
     openQuickSearch({ x: e.clientX, y: e.clientY }, catalog, (type) => addAt(type, at));
-  });
+  }, { capture: true });
   view.onDropLink = (from, at) => {
     const r = $('canvas').getBoundingClientRect();
     const { k, x, y } = view.area.area.transform;

@@ -41,7 +41,7 @@ export class ViewNode extends ClassicPreset.Node<Record<string, TypedSocket>, Re
     super(title);
     this.id = id;
     for (const input of spec.inputs) {
-      if (input.kind === 'socket') this.addInput(input.name, new ClassicPreset.Input(new TypedSocket(input.type), input.name));
+      if (input.kind === 'socket') this.addInput(input.name, new ClassicPreset.Input(new TypedSocket(input.type), input.name, true)); // "multiple": the document keeps one link per input; rete must not drop the old link before ours is checked
     }
     spec.outputs.forEach((o, i) => this.addOutput(String(i), new ClassicPreset.Output(new TypedSocket(o.type), o.name)));
   }

@@ -1,0 +1,93 @@
+/**
+ * Browser-test helpers: a real server serving the built editor, Debian's Chromium driven by
+ * playwright-core, and UI gestures (search-and-add, socket drags) done with the mouse.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { buildEditor } from '../tools/build-editor.ts';
+import { startServer, type RunningServer } from '../server/serve.ts';
+import { quietLogger } from './helpers.ts';
+
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+export async function launchBrowser(): Promise<Browser> {
+  await buildEditor({ ifStale: true });
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+/** A server on a free port over `dataDir` (kept between restarts), with the repository's models. */
+export function startEditorServer(dataDir: string): Promise<RunningServer> {
+  return startServer({
+    port: 0, dataDir, logger: quietLogger,
+    engine: {
+      outputDir: path.join(dataDir, 'output'), inputDir: path.join(dataDir, 'input'), tempDir: path.join(dataDir, 'tmp'),
+      modelsDir: path.resolve('models'), threads: 1,
+    },
+  });
+}
+
+export interface EditorPage { page: Page; errors: string[] }
+
+/** Opens the editor on a workflow and waits until it shows the document. */
+export async function openEditor(browser: Browser, url: string, workflow: string): Promise<EditorPage> {
+  const context = await browser.newContext({ viewport: { width: 1500, height: 900 } });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(`${url}/?workflow=${encodeURIComponent(workflow)}`);
+  await page.waitForSelector('body[data-ready=true]', { timeout: 15_000 });
+  return { page, errors };
+}
+
+/** The native workflow the page's editor holds. */
+export function workflowOf(page: Page): Promise<{ nodes: Record<string, { type: string; inputs: Record<string, unknown> }>; ui: { nodes: Record<string, { pos: [number, number]; title?: string }> } }> {
+  return page.evaluate('app.graph.toWorkflow()');
+}
+
+/** Double-clicks the canvas at (x, y) (page pixels), searches, picks the first match; returns the new node's id. */
+export async function addNodeBySearch(page: Page, query: string, at: { x: number; y: number }): Promise<string> {
+  const before = new Set(Object.keys((await workflowOf(page)).nodes));
+  await page.mouse.dblclick(at.x, at.y);
+  await page.locator('.quick-search input').fill(query);
+  await page.locator('.quick-search input').press('Enter');
+  let id: string | undefined;
+  await waitFor(async () => {
+    id = Object.keys((await workflowOf(page)).nodes).find((n) => !before.has(n));
+    return id !== undefined && (await page.locator(`sg-node[data-node-id="${id}"]`).count()) === 1;
+  }, `a node for "${query}"`);
+  return id!;
+}
+
+const socket = (node: string, side: 'output' | 'input', key: string | number) =>
+  `sg-node[data-node-id="${node}"] .${side}[data-${side}="${key}"] .sg-socket`;
+
+/** Drags with the mouse from an output socket to an input socket. */
+export async function dragLink(page: Page, from: string, output: number, to: string, input: string): Promise<void> {
+  const a = await page.locator(socket(from, 'output', output)).boundingBox();
+  const b = await page.locator(socket(to, 'input', input)).boundingBox();
+  if (!a || !b) throw new Error(`socket not visible: ${from}#${output} or ${to}.${input}`);
+  await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
+  await page.mouse.down();
+  await page.mouse.move((a.x + b.x) / 2, (a.y + b.y) / 2, { steps: 5 });
+  await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 5 });
+  await page.mouse.up();
+}
+
+export async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Screenshots for docs/ when SANAGRAPH_SCREENSHOTS names a folder (the tests never write into the repository). */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  const dir = process.env.SANAGRAPH_SCREENSHOTS;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: path.join(dir, `${name}.png`) });
+}

@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import type { RunningServer } from '../server/serve.ts';
+import {
+  addNodeBySearch, dragLink, launchBrowser, openEditor, screenshot, startEditorServer, waitFor, workflowOf,
+} from './editor-fixtures.ts';
+import { tempDir } from './helpers.ts';
+
+/** The editor in a real Chromium against a real server: building, running, collaborating. */
+describe('editor (Chromium)', { timeout: 180_000 }, () => {
+  let browser: Browser;
+  let server: RunningServer;
+  const dataDir = tempDir('sanagraph-editor-');
+
+  before(async () => {
+    browser = await launchBrowser();
+    server = await startEditorServer(dataDir);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('builds the demo workflow from an empty canvas with the mouse, queues it and shows the image in the node', async () => {
+    const { page, errors } = await openEditor(browser, server.url, 'built-by-hand');
+    assert.deepEqual((await workflowOf(page)).nodes, {}, 'a new workflow starts empty');
+    // Zoom out with the wheel so the whole graph fits, as a user would.
+    await page.mouse.move(700, 400);
+    for (let i = 0; i < 12 && (await page.evaluate('app.view.area.area.transform.k') as number) > 0.55; i++) {
+      await page.mouse.wheel(0, 120);
+      await page.waitForTimeout(30);
+    }
+
+    const load = await addNodeBySearch(page, 'load sana', { x: 240, y: 80 });
+    const positive = await addNodeBySearch(page, 'text enc', { x: 450, y: 70 });
+    const negative = await addNodeBySearch(page, 'textencode', { x: 450, y: 300 });
+    const noise = await addNodeBySearch(page, 'latent noise', { x: 450, y: 480 });
+    const sampler = await addNodeBySearch(page, 'sampler', { x: 680, y: 70 });
+    const decode = await addNodeBySearch(page, 'dcae', { x: 900, y: 70 });
+    const save = await addNodeBySearch(page, 'save image', { x: 1090, y: 220 });
+
+    await dragLink(page, load, 1, positive, 'text_encoder');
+    await dragLink(page, load, 1, negative, 'text_encoder');
+    await dragLink(page, load, 0, sampler, 'model');
+    await dragLink(page, positive, 0, sampler, 'positive');
+    await dragLink(page, negative, 0, sampler, 'negative');
+    await dragLink(page, noise, 0, sampler, 'latent');
+    await dragLink(page, sampler, 0, decode, 'latent');
+    await dragLink(page, load, 2, decode, 'vae');
+    await dragLink(page, decode, 0, save, 'images');
+
+    const widget = (node: string, name: string) => page.locator(`sg-node[data-node-id="${node}"] [name="${name}"]`);
+    await widget(load, 'path').fill('demo');
+    await widget(load, 'path').blur();
+    await widget(positive, 'text').fill('a large red circle in the center on a blue background');
+    await widget(positive, 'text').blur();
+    await widget(negative, 'complex_human_instruction').uncheck();
+    for (const [name, value] of [['width', '128'], ['height', '128'], ['seed', '1']]) {
+      await widget(noise, name).fill(value);
+      await widget(noise, name).blur();
+    }
+    await widget(sampler, 'guidance_scale').fill('1.5');
+    await widget(sampler, 'guidance_scale').blur();
+
+    const wf = await workflowOf(page);
+    assert.deepEqual(wf.nodes[sampler].inputs, {
+      model: [load, 0], positive: [positive, 0], negative: [negative, 0], latent: [noise, 0],
+      steps: 20, guidance_scale: 1.5, scheduler: 'flow_dpmpp_2m', flow_shift: 3,
+    });
+    assert.deepEqual(wf.nodes[decode].inputs, { vae: [load, 2], latent: [sampler, 0] });
+    assert.equal(wf.nodes[positive].inputs.text, 'a large red circle in the center on a blue background');
+    assert.equal(wf.nodes[negative].inputs.complex_human_instruction, false);
+
+    await page.click('#btn-queue');
+    const image = page.locator(`sg-node[data-node-id="${save}"] .images img`);
+    await image.waitFor({ timeout: 60_000 });
+    // `any`: an <img> element (the tests are compiled without DOM types)
+    await waitFor(() => image.evaluate((img: any) => img.complete && img.naturalWidth === 128), 'the image to load');
+    assert.equal(await page.locator('#gallery img').count(), 1, 'the gallery shows it too');
+    await screenshot(page, 'editor-demo');
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  });
+
+  it('refuses a connection of incompatible types with a hint, and keeps the document unchanged', async () => {
+    const { page } = await openEditor(browser, server.url, 'demo');
+    const before = await workflowOf(page);
+    // The noise's LATENT onto the sampler's CONDITIONING input "positive".
+    await dragLink(page, '4', 0, '5', 'positive');
+    await page.locator('#toast.show').waitFor();
+    assert.match(await page.locator('#toast').textContent() ?? '', /Cannot connect: LATENT cannot connect to "positive", which takes CONDITIONING/);
+    assert.deepEqual((await workflowOf(page)).nodes, before.nodes);
+    const api = await page.evaluate(`(() => { try { app.graph.connect('4', 0, '5', 'positive'); return 'connected'; } catch (e) { return e.message; } })()`);
+    assert.match(api as string, /LATENT cannot connect/);
+    await page.context().close();
+  });
+
+  it('two people on one workflow: edits converge, each sees the other\'s cursor, undo is per person, the server keeps it', async () => {
+    const a = await openEditor(browser, server.url, 'together');
+    const b = await openEditor(browser, server.url, 'together');
+    const app = (page: typeof a.page, code: string) => page.evaluate(code);
+
+    // Concurrent edits from both sides.
+    const [na, nb] = await Promise.all([
+      app(a.page, `app.graph.addNode('PrimitiveInt', {x: 0, y: 0})`),
+      app(b.page, `app.graph.addNode('PrimitiveInt', {x: 0, y: 200})`),
+    ]) as [string, string];
+    await Promise.all([
+      app(a.page, `app.graph.setWidget('${na}', 'value', 11)`),
+      app(b.page, `app.graph.setWidget('${nb}', 'value', 22)`),
+    ]);
+    await waitFor(async () => JSON.stringify(await workflowOf(a.page)) === JSON.stringify(await workflowOf(b.page)), 'both pages to converge');
+    const both = await workflowOf(a.page);
+    assert.equal(both.nodes[na].inputs.value, 11);
+    assert.equal(both.nodes[nb].inputs.value, 22);
+    await b.page.locator(`sg-node[data-node-id="${na}"] [name="value"]`).waitFor();
+    assert.equal(await b.page.locator(`sg-node[data-node-id="${na}"] [name="value"]`).inputValue(), '11', 'B renders A\'s widget value');
+
+    // Presence: B's cursor shows in A, with B's name.
+    const bName = await b.page.inputValue('#user-name');
+    await b.page.mouse.move(600, 500);
+    await b.page.mouse.move(650, 520, { steps: 3 });
+    await a.page.locator('.remote-cursor').first().waitFor({ timeout: 5000 });
+    assert.equal(await a.page.locator('.remote-cursor span').first().textContent(), bName);
+    assert.equal(await a.page.locator('#peers .peer').count(), 1);
+
+    // A's undo takes back A's last edit only.
+    await app(a.page, `app.graph.setWidget('${na}', 'value', 12)`);
+    await app(b.page, `app.graph.setWidget('${nb}', 'value', 23)`);
+    await waitFor(async () => (await workflowOf(a.page)).nodes[nb].inputs.value === 23, 'B\'s edit in A');
+    await a.page.locator('#canvas').click({ position: { x: 5, y: 5 } });
+    await a.page.keyboard.press('Control+z');
+    await waitFor(async () => (await workflowOf(b.page)).nodes[na].inputs.value === 11, 'A\'s undo in B');
+    assert.equal((await workflowOf(a.page)).nodes[nb].inputs.value, 23, 'B\'s edit stays');
+    assert.equal((await workflowOf(b.page)).nodes[nb].inputs.value, 23);
+
+    // Offline edits merge on reconnect.
+    await app(b.page, 'app.provider.disconnect()');
+    await app(b.page, `app.graph.setWidget('${nb}', 'value', 99)`);
+    await app(a.page, `app.graph.setTitle('${na}', 'from A while B was away')`);
+    await app(b.page, 'app.provider.connect()');
+    await waitFor(async () => JSON.stringify(await workflowOf(a.page)) === JSON.stringify(await workflowOf(b.page)), 'convergence after reconnect');
+    const merged = await workflowOf(a.page);
+    assert.equal(merged.nodes[nb].inputs.value, 99);
+    assert.equal(merged.ui.nodes[na].title, 'from A while B was away');
+    await screenshot(a.page, 'editor-collab');
+    assert.deepEqual([...a.errors, ...b.errors], []);
+    await a.page.context().close();
+    await b.page.context().close();
+
+    // The workflow file follows the document (saved within a second), and a restart keeps it.
+    await waitFor(async () => {
+      const res = await fetch(`${server.url}/api/workflows/together`);
+      return res.ok && JSON.stringify(((await res.json()) as { nodes: unknown }).nodes) === JSON.stringify(merged.nodes);
+    }, 'the saved workflow file', 5000);
+    await server.close();
+    server = await startEditorServer(dataDir);
+    const c = await openEditor(browser, server.url, 'together');
+    assert.deepEqual((await workflowOf(c.page)).nodes, merged.nodes, 'the document survives a restart');
+    await c.page.context().close();
+  });
+});
