@@ -3,6 +3,7 @@
  * {"metric", "value", "unit"} object per line. `--only engine` runs one group.
  */
 import { demoBench } from './demo.bench.ts';
+import { editorBench } from './editor.bench.ts';
 import { engineBench } from './engine.bench.ts';
 import { pipelineBench } from './pipeline.bench.ts';
 import { serverBench } from './server.bench.ts';
@@ -13,6 +14,7 @@ const groups: Record<string, () => Promise<Metric[]>> = {
   pipeline: pipelineBench,
   server: serverBench,
   demo: demoBench,
+  editor: editorBench,
 };
 
 const args = process.argv.slice(2);

@@ -71,9 +71,13 @@ async function main(): Promise<void> {
   const name = workflowName();
   document.title = `${name} — sanagraph`;
   $('workflow-name').textContent = name;
-  const catalog: Map<string, NodeSpec> = parseCatalog(await (await fetch('/object_info')).json());
-
+  // The document starts syncing while the catalog loads.
   const doc = new Y.Doc();
+  const proto = location.protocol === 'https:' ? 'wss' : 'ws';
+  const provider = new WebsocketProvider(`${proto}://${location.host}/collab`, encodeURIComponent(name), doc, { disableBc: true });
+  const synced = new Promise<void>((resolve) => provider.once('sync', () => resolve()));
+  const catalog: Map<string, NodeSpec> = parseCatalog(await (await fetch('/object_info')).json());
+  performance.mark('sanagraph:catalog');
   const wd = workflowDoc(doc);
   const graph = new Graph(wd, catalog);
   const seedModes = new Map<string, 'randomize' | 'fixed'>();
@@ -86,13 +90,12 @@ async function main(): Promise<void> {
   const view = new GraphView($('canvas'), graph, catalog, host);
   view.onProblem = toast;
 
-  const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-  const provider = new WebsocketProvider(`${proto}://${location.host}/collab`, encodeURIComponent(name), doc, { disableBc: true });
-  provider.on('status', ({ status }: { status: string }) => {
+  const showStatus = (status: string) => {
     $('connection').textContent = status === 'connected' ? 'live' : 'offline — edits merge on reconnect';
     $('connection').className = `conn ${status}`;
-  });
-  const synced = new Promise<void>((resolve) => provider.once('sync', () => resolve()));
+  };
+  provider.on('status', ({ status }: { status: string }) => showStatus(status));
+  showStatus(provider.wsconnected ? 'connected' : 'disconnected');
   const presence = new Presence(provider.awareness, view, $('peers'), $<HTMLInputElement>('user-name'));
 
   const runner = new Runner(view, $('queue-list'), $('gallery'));
@@ -189,7 +192,9 @@ async function main(): Promise<void> {
   });
 
   await synced;
+  performance.mark('sanagraph:synced');
   await view.scheduleReconcile();
+  performance.mark('sanagraph:rendered');
   await view.fit();
 
   /** The live editor, for extensions and tests (as ComfyUI's `app`). Documented in docs/editor.md. */

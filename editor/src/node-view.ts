@@ -36,6 +36,8 @@ export interface NodeHost {
 export class ViewNode extends ClassicPreset.Node<Record<string, TypedSocket>, Record<string, TypedSocket>> {
   status: NodeStatus = {};
   width = 300;
+  /** The node's document data when last rendered (the view re-renders when it changes). */
+  data?: string;
 
   constructor(id: string, readonly spec: NodeSpec, title: string, readonly host: NodeHost) {
     super(title);

@@ -3,8 +3,10 @@ import { ClassicPreset, NodeEditor, type GetSchemes } from 'rete';
 import { AreaExtensions, AreaPlugin } from 'rete-area-plugin';
 import { ConnectionPlugin, Presets as ConnectionPresets } from 'rete-connection-plugin';
 import { LitPlugin, Presets, type LitArea2D } from '@retejs/lit-plugin';
+import type * as Y from 'yjs';
 import type { NodeSpec } from './catalog.ts';
 import { Graph, GraphError } from './graph.ts';
+import { IndexedSocketPosition } from './socket-positions.ts';
 import { socketTemplate, typeColor, ViewNode, type NodeHost, type TypedSocket } from './node-view.ts';
 import { linkKey, liveLinks, nodeInputs, type Position } from './workflow-doc.ts';
 
@@ -36,6 +38,7 @@ export class GraphView {
     this.area = new AreaPlugin<Schemes, AreaExtra>(container);
     AreaExtensions.selectableNodes(this.area, this.selector, { accumulating: AreaExtensions.accumulateOnCtrl() });
     this.render.addPreset(Presets.classic.setup({
+      socketPositionWatcher: new IndexedSocketPosition<Schemes, AreaExtra>(),
       customize: {
         node: (data) => () => html`<sg-node .node=${data.payload} .emit=${(s: AreaExtra) => this.area.emit(s)} .version=${++this.renderVersion}></sg-node>`,
         socket: (data) => () => socketTemplate(data.payload as TypedSocket),
@@ -153,29 +156,42 @@ export class GraphView {
         await this.apply(n.id, () => this.editor.removeNode(n.id));
       }
     }
-    for (const [id, node] of wd.nodes.entries()) {
-      const type = node.get('type') as string;
-      let view = this.editor.getNode(id);
-      const spec = this.catalog.get(type) ?? missingSpec(type);
-      const title = (node.get('title') as string | undefined) || spec.displayName;
-      if (!view) {
-        view = new ViewNode(id, spec, title, this.host);
-        await this.apply(id, () => this.editor.addNode(view!));
-      } else if (view.label !== title) {
-        view.label = title;
-      }
-      const p = wd.positions.get(id);
-      const nodeView = this.area.nodeViews.get(id);
-      if (p && nodeView && (nodeView.position.x !== p.x || nodeView.position.y !== p.y)) {
-        await this.apply(id, () => this.area.translate(id, p));
-      }
-      await this.area.update('node', id); // widgets may have changed
-    }
-    for (const [key, l] of wanted) {
-      if (this.editor.getConnection(key)) continue;
-      const c = new ClassicPreset.Connection(this.editor.getNode(l.from)!, String(l.output), this.editor.getNode(l.to)!, l.input) as Connection;
+    // Nodes, then links, each batch concurrently: rete places sockets asynchronously (it polls
+    // until they are laid out), so one-at-a-time would cost a timer tick per link.
+    await Promise.all([...wd.nodes.entries()].map(([id, node]) => this.syncNode(id, node)));
+    await Promise.all([...wanted].map(([key, l]) => {
+      if (this.editor.getConnection(key)) return undefined;
+      const from = this.editor.getNode(l.from);
+      const to = this.editor.getNode(l.to);
+      // A link to an input that has no socket here (a linked widget from another tool) is kept, not drawn.
+      if (!from?.outputs[String(l.output)] || !to?.inputs[l.input]) return undefined;
+      const c = new ClassicPreset.Connection(from, String(l.output), to, l.input) as Connection;
       c.id = key;
-      await this.apply(key, () => this.editor.addConnection(c));
+      return this.apply(key, () => this.editor.addConnection(c));
+    }));
+  }
+
+  private async syncNode(id: string, node: Y.Map<unknown>): Promise<void> {
+    const type = node.get('type') as string;
+    let view = this.editor.getNode(id);
+    const spec = this.catalog.get(type) ?? missingSpec(type);
+    const title = (node.get('title') as string | undefined) || spec.displayName;
+    if (!view) {
+      view = new ViewNode(id, spec, title, this.host);
+      await this.apply(id, () => this.editor.addNode(view!));
+    } else if (view.label !== title) {
+      view.label = title;
+    }
+    const p = this.graph.wd.positions.get(id);
+    const nodeView = this.area.nodeViews.get(id);
+    if (p && nodeView && (nodeView.position.x !== p.x || nodeView.position.y !== p.y)) {
+      await this.apply(id, () => this.area.translate(id, p));
+    }
+    // Re-render only nodes whose data (widgets, title) changed: a 500-node graph stays cheap.
+    const data = JSON.stringify(node.toJSON());
+    if (view.data !== data) {
+      if (view.data !== undefined) await this.area.update('node', id);
+      view.data = data;
     }
   }
 
