@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../server/serve.ts';
@@ -96,6 +96,56 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     assert.deepEqual((await workflowOf(page)).nodes, before.nodes);
     const api = await page.evaluate(`(() => { try { app.graph.connect('4', 0, '5', 'positive'); return 'connected'; } catch (e) { return e.message; } })()`);
     assert.match(api as string, /LATENT cannot connect/);
+    await page.context().close();
+  });
+
+  it('restores a workflow from a PNG made by SaveImage, renames a node by its title, offers matching nodes for a link dropped in empty space', async () => {
+    // A PNG from the server: the demo workflow run through the API.
+    const demo = JSON.parse(readFileSync('workflows/demo.json', 'utf8'));
+    const queued = await (await fetch(`${server.url}/prompt`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: demo }) })).json() as { prompt_id: string };
+    let image: { filename: string; subfolder: string; type: string } | undefined;
+    await waitFor(async () => {
+      const history = await (await fetch(`${server.url}/history/${queued.prompt_id}`)).json() as Record<string, { outputs: Record<string, { images?: typeof image[] }> }>;
+      image = history[queued.prompt_id]?.outputs['7']?.images?.[0];
+      return image !== undefined;
+    }, 'the demo image', 60_000);
+    const png = [...new Uint8Array(await (await fetch(`${server.url}/view?${new URLSearchParams(image!)}`)).arrayBuffer())];
+
+    const { page, errors } = await openEditor(browser, server.url, 'from-png');
+    await page.evaluate(`(() => {
+      const file = new File([new Uint8Array(${JSON.stringify(png)})], 'demo.png', { type: 'image/png' });
+      const data = new DataTransfer();
+      data.items.add(file);
+      document.querySelector('#canvas').dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    })()`);
+    await waitFor(async () => Object.keys((await workflowOf(page)).nodes).length === 7, 'the dropped workflow');
+    assert.deepEqual((await workflowOf(page)).nodes, demo.nodes);
+    await page.locator('sg-node[data-node-id="5"]').waitFor();
+
+    // Rename the sampler: double-click its title, type, Enter.
+    await page.locator('sg-node[data-node-id="5"] .title').dblclick();
+    await page.locator('sg-node[data-node-id="5"] .title-edit').fill('My sampler');
+    await page.locator('sg-node[data-node-id="5"] .title-edit').press('Enter');
+    await waitFor(async () => (await workflowOf(page)).ui.nodes['5'].title === 'My sampler', 'the new title');
+    assert.equal(await page.locator('sg-node[data-node-id="5"] .title').first().innerText().then((t) => t.split('\n')[0]), 'My sampler');
+
+    // Drop a link from the sampler's LATENT output into empty space: the search offers LATENT takers.
+    const from = await page.locator('sg-node[data-node-id="5"] .output[data-output="0"] .sg-socket').boundingBox();
+    await page.mouse.move(from!.x + 5, from!.y + 5);
+    await page.mouse.down();
+    await page.mouse.move(from!.x + 120, from!.y + 400, { steps: 6 });
+    await page.mouse.up();
+    await page.locator('.quick-search').waitFor();
+    const offered = await page.locator('.quick-search .palette-item').evaluateAll((items: any[]) => items.map((i) => i.dataset.type));
+    assert.ok(offered.includes('SaveLatent') && offered.includes('DCAEDecode'), `offered ${offered}`);
+    assert.ok(!offered.includes('TextEncode'), 'only nodes with a LATENT input');
+    await page.locator('.quick-search input').fill('save latent');
+    await page.locator('.quick-search input').press('Enter');
+    await waitFor(async () => Object.values((await workflowOf(page)).nodes).some((n) => n.type === 'SaveLatent'), 'the new node');
+    const wf = await workflowOf(page);
+    const saveLatent = Object.values(wf.nodes).find((n) => n.type === 'SaveLatent')!;
+    assert.deepEqual(saveLatent.inputs.latent, ['5', 0]);
+    assert.deepEqual(errors, []);
     await page.context().close();
   });
 

@@ -197,6 +197,16 @@ describe('server: a token guards every route and the WebSocket', () => {
     assert.equal(await wsHandshake(`${ws}/elsewhere?token=${token}`), '404');
     assert.equal((await server.get(`/queue?token=${token}`)).status, 401, '?token= is for WebSockets only');
   });
+
+  it('guards the collaboration endpoint the same way, and refuses unsafe workflow names', async () => {
+    const ws = server.url.replace('http', 'ws');
+    assert.equal(await wsHandshake(`${ws}/collab/demo`), '401');
+    assert.equal(await wsHandshake(`${ws}/collab/demo`, { cookie: 'sanagraph_session=nope' }), '401');
+    assert.equal(await wsHandshake(`${ws}/collab/demo?token=${token}`), 'open');
+    assert.equal(await wsHandshake(`${ws}/collab/demo`, { authorization: `Bearer ${token}` }), 'open');
+    assert.equal(await wsHandshake(`${ws}/collab/..%2Fetc?token=${token}`), '404');
+    assert.equal(await wsHandshake(`${ws}/collab/a/b?token=${token}`), '404');
+  });
 });
 
 describe('server: binding', () => {

@@ -7,6 +7,7 @@ import type { NodeHost } from './node-view.ts';
 import { mountPalette, openQuickSearch } from './palette.ts';
 import { Presence } from './presence.ts';
 import { Runner } from './run.ts';
+import { showOpenDialog } from './workflows-dialog.ts';
 import { GraphView } from './view.ts';
 import { nodeInputs, workflowDoc, type NativeWorkflow, type Position } from './workflow-doc.ts';
 
@@ -57,16 +58,6 @@ async function saveAs(name: string, workflow: NativeWorkflow): Promise<boolean> 
   return res.ok;
 }
 
-async function openDialog(): Promise<void> {
-  const [saved, templates] = await Promise.all([
-    fetch('/api/workflows').then((r) => r.json()) as Promise<{ name: string }[]>,
-    fetch('/api/templates').then((r) => r.json()) as Promise<{ name: string }[]>,
-  ]);
-  const names = [...saved.map((w) => w.name), ...templates.filter((t) => !saved.some((s) => s.name === t.name)).map((t) => `${t.name} (template)`)];
-  const choice = prompt(`Open which workflow?\n${names.join('\n')}`, names[0] ?? '');
-  if (choice) go(choice.replace(/ \(template\)$/, '').trim());
-}
-
 async function main(): Promise<void> {
   const name = workflowName();
   document.title = `${name} — sanagraph`;
@@ -84,6 +75,7 @@ async function main(): Promise<void> {
   const host: NodeHost = {
     widgetValue: (id, input) => { const n = wd.nodes.get(id); return n ? nodeInputs(n).get(input) : undefined; },
     setWidget: (id, input, value) => graph.setWidget(id, input, value),
+    setTitle: (id, title) => graph.setTitle(id, title),
     seedMode: (id) => seedModes.get(id) ?? 'randomize',
     setSeedMode: (id, mode) => seedModes.set(id, mode),
   };
@@ -161,7 +153,11 @@ async function main(): Promise<void> {
   click('btn-redo', () => graph.undoManager.redo());
   click('btn-fit', () => view.fit());
   click('btn-new', async () => { const n = await askName('Name of the new workflow', 'untitled'); if (n && await saveAs(n, { format: 'sanagraph/workflow@1', nodes: {} })) go(n); });
-  click('btn-open', openDialog);
+  click('btn-open', () => showOpenDialog(go, async (template) => {
+    const n = await askName(`Name of the new workflow (from the template "${template}")`, `my ${template}`);
+    const body = n && await (await fetch(`/api/templates/${encodeURIComponent(template)}`)).json();
+    if (n && body && await saveAs(n, body)) go(n);
+  }));
   click('btn-save-as', async () => { const n = await askName('Save a copy as', `${name} copy`); if (n && await saveAs(n, graph.toWorkflow())) go(n); });
   click('btn-rename', async () => {
     const n = await askName('Rename this workflow to', name);

@@ -29,6 +29,7 @@ export interface NodeStatus {
 export interface NodeHost {
   widgetValue(id: string, input: string): unknown;
   setWidget(id: string, input: string, value: unknown): void;
+  setTitle(id: string, title: string): void;
   seedMode(id: string): 'randomize' | 'fixed';
   setSeedMode(id: string, mode: 'randomize' | 'fixed'): void;
 }
@@ -106,8 +107,70 @@ export class NodeElement extends LitElement {
           ? html`<textarea name=${w.name} class=${bad} rows="4" .value=${String(value ?? '')} @change=${(e: Event) => set((e.target as HTMLTextAreaElement).value)}></textarea>`
           : html`<input type="text" name=${w.name} class=${bad} .value=${String(value ?? '')} @change=${(e: Event) => set((e.target as HTMLInputElement).value)}>`;
     }
+    const numeric = w.widget === 'int' || w.widget === 'float' || w.widget === 'seed';
     return html`<div class="widget" data-input=${w.name} title=${w.options.tooltip ?? ''}
-      @pointerdown=${keep} @keydown=${keep} @dblclick=${keep}><span class="widget-name">${w.name}</span>${control}</div>`;
+      @pointerdown=${keep} @keydown=${keep} @dblclick=${keep}><span class="widget-name ${numeric ? 'draggable' : ''}"
+      @pointerdown=${numeric ? (e: PointerEvent) => this.dragNumber(e, w) : nothing}>${w.name}</span>${control}</div>`;
+  }
+
+  /** Dragging a number widget's name left or right changes it by its step per 4 pixels (Shift: ×10). */
+  private dragNumber(e: PointerEvent, w: WidgetSpec): void {
+    const { node } = this;
+    const start = Number(node.host.widgetValue(node.id, w.name) ?? 0);
+    const step = w.options.step ?? (w.widget === 'float' ? 0.1 : 1);
+    const target = e.currentTarget as HTMLElement;
+    target.setPointerCapture(e.pointerId);
+    const x0 = e.clientX;
+    const move = (m: PointerEvent) => {
+      const steps = Math.trunc((m.clientX - x0) / 4) * (m.shiftKey ? 10 : 1);
+      let v = start + steps * step;
+      if (w.options.min !== undefined) v = Math.max(w.options.min, v);
+      if (w.options.max !== undefined) v = Math.min(w.options.max, v);
+      v = w.widget === 'float' ? Number(v.toFixed(6)) : Math.round(v);
+      if (v !== node.host.widgetValue(node.id, w.name)) node.host.setWidget(node.id, w.name, v);
+    };
+    const up = () => {
+      target.removeEventListener('pointermove', move);
+      target.removeEventListener('pointerup', up);
+    };
+    target.addEventListener('pointermove', move);
+    target.addEventListener('pointerup', up);
+  }
+
+  private lastTitleDown = 0;
+
+  /**
+   * A double-click on the title, detected from pointerdowns: rete moves a picked node to the front
+   * (re-inserting its element), so the browser never fires click or dblclick on nodes.
+   */
+  private titlePointerDown(e: PointerEvent): void {
+    if ((e.target as HTMLElement).closest('.title-edit')) return;
+    const now = e.timeStamp;
+    if (now - this.lastTitleDown < 400) {
+      this.lastTitleDown = 0;
+      const title = e.currentTarget as HTMLElement;
+      setTimeout(() => this.editTitle(title), 0); // after rete's own pointer handling
+    } else this.lastTitleDown = now;
+  }
+
+  /** Double-click on the title renames the node (Enter keeps, Escape cancels; empty restores the type's name). */
+  private editTitle(title: HTMLElement): void {
+    const input = document.createElement('input');
+    input.className = 'title-edit';
+    input.value = this.node.label;
+    let finished = false;
+    const done = (keep: boolean) => {
+      if (finished) return; // removing the input blurs it: done runs once
+      finished = true;
+      input.remove();
+      if (keep && input.value.trim() !== this.node.label) this.node.host.setTitle(this.node.id, input.value.trim() === this.node.spec.displayName ? '' : input.value.trim());
+    };
+    input.onkeydown = (k) => { k.stopPropagation(); if (k.key === 'Enter') done(true); if (k.key === 'Escape') done(false); };
+    input.onblur = () => done(true);
+    input.onpointerdown = keep;
+    title.append(input);
+    input.focus();
+    input.select();
   }
 
   render() {
@@ -116,7 +179,7 @@ export class NodeElement extends LitElement {
     const classes = ['sg-node', status.executing ? 'executing' : '', status.errors?.length ? 'has-error' : '', node.selected ? 'selected' : ''].join(' ');
     const ring = status.remoteSelection?.length ? `box-shadow: 0 0 0 3px ${status.remoteSelection[0]}` : '';
     return html`<div class=${classes} style=${ring} data-type=${spec.type}>
-      <div class="title" title=${spec.description}>${node.label}<span class="type">${node.label !== spec.displayName ? spec.displayName : ''}</span></div>
+      <div class="title" title=${spec.description} @pointerdown=${(e: PointerEvent) => this.titlePointerDown(e)}>${node.label}<span class="type">${node.label !== spec.displayName ? spec.displayName : ''}</span></div>
       ${status.progress ? html`<div class="progress"><div style="width:${(100 * status.progress.value) / status.progress.max}%"></div></div>` : nothing}
       ${spec.outputs.map((o, i) => html`<div class="output" data-output=${i}>
         <span class="label" style="color:${typeColor(o.type)}">${o.name}</span>${this.socket('output', String(i), node.outputs[String(i)]!.socket)}</div>`)}

@@ -1,4 +1,5 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Router } from 'express';
 import type { InputSpec } from '../../engine/inputs.ts';
 import type { NodeRegistry } from '../../engine/registry.ts';
@@ -47,6 +48,12 @@ export function ownRoutes(ctx: ServerContext): Router {
   r.get('/templates', (_req, res) => {
     const names = readdirSync(TEMPLATES_DIR).filter((f) => f.endsWith('.json')).map((f) => ({ name: f.slice(0, -5) }));
     res.json(names.sort((a, b) => a.name.localeCompare(b.name)));
+  });
+  r.get('/templates/:name', (req, res) => {
+    const template = checkWorkflowName(name(req.params.name));
+    const file = path.join(TEMPLATES_DIR, `${template}.json`);
+    if (!existsSync(file)) throw new HttpError(404, 'not_found', `no template named "${template}"`);
+    res.type('json').send(readFileSync(file, 'utf8'));
   });
   r.get('/workflows/:name', async (req, res) => {
     res.type('json').send(await ctx.workflows.get(name(req.params.name)));
