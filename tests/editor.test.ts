@@ -86,7 +86,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await page.context().close();
   });
 
-  it('refuses a connection of incompatible types with a hint, and keeps the document unchanged', async () => {
+  it('refuses a connection of incompatible types with a hint; shows the server\'s validation errors on the node and input', async () => {
     const { page } = await openEditor(browser, server.url, 'demo');
     const before = await workflowOf(page);
     // The noise's LATENT onto the sampler's CONDITIONING input "positive".
@@ -96,10 +96,22 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     assert.deepEqual((await workflowOf(page)).nodes, before.nodes);
     const api = await page.evaluate(`(() => { try { app.graph.connect('4', 0, '5', 'positive'); return 'connected'; } catch (e) { return e.message; } })()`);
     assert.match(api as string, /LATENT cannot connect/);
+
+    // A workflow the server refuses: the offending node is marked, with the reason, and the input.
+    await page.evaluate(`app.graph.disconnect('7', 'images')`);
+    await page.click('#btn-queue');
+    const save = page.locator('sg-node[data-node-id="7"] .sg-node.has-error');
+    await save.waitFor();
+    assert.match(await save.locator('.errors').innerText(), /images/);
+    assert.equal(await page.locator('sg-node[data-node-id="7"] .input.bad[data-input="images"]').count(), 1);
+    assert.equal(await page.locator('.sg-node.has-error').count(), 1, 'only that node');
+    await page.locator('#canvas').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('Control+z');
+    await waitFor(async () => JSON.stringify((await workflowOf(page)).nodes) === JSON.stringify(before.nodes), 'the undo');
     await page.context().close();
   });
 
-  it('restores a workflow from a PNG made by SaveImage, renames a node by its title, offers matching nodes for a link dropped in empty space', async () => {
+  it('restores a workflow from a PNG made by SaveImage, renames a node by its title, offers matching nodes for a link dropped in empty space, copies and pastes between workflows', async () => {
     // A PNG from the server: the demo workflow run through the API.
     const demo = JSON.parse(readFileSync('workflows/demo.json', 'utf8'));
     const queued = await (await fetch(`${server.url}/prompt`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: demo }) })).json() as { prompt_id: string };
@@ -145,6 +157,23 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     const wf = await workflowOf(page);
     const saveLatent = Object.values(wf.nodes).find((n) => n.type === 'SaveLatent')!;
     assert.deepEqual(saveLatent.inputs.latent, ['5', 0]);
+
+    // Copy the noise and the sampler (Ctrl+click selects both), paste them into another workflow.
+    await page.locator('sg-node[data-node-id="4"] .title').click();
+    await page.locator('sg-node[data-node-id="5"] .title').click({ modifiers: ['Control'] });
+    await page.keyboard.press('Control+c');
+    const other = await page.context().newPage();
+    await other.goto(`${server.url}/?workflow=pasted`);
+    await other.waitForSelector('body[data-ready=true]');
+    await other.mouse.move(600, 400);
+    await other.keyboard.press('Control+v');
+    await waitFor(async () => Object.keys((await workflowOf(other)).nodes).length === 2, 'the pasted nodes');
+    const pasted = Object.entries((await workflowOf(other)).nodes);
+    const noise = pasted.find(([, n]) => n.type === 'LatentInit')!;
+    const sampler = pasted.find(([, n]) => n.type === 'Sampler')!;
+    assert.deepEqual(sampler[1].inputs.latent, [noise[0], 0], 'the link between them comes along');
+    assert.equal(sampler[1].inputs.model, undefined, 'links to nodes left behind do not');
+    assert.equal(noise[1].inputs.seed, demo.nodes['4'].inputs.seed);
     assert.deepEqual(errors, []);
     await page.context().close();
   });
