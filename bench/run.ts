@@ -3,6 +3,7 @@
  * {"metric", "value", "unit"} object per line. `--only engine` runs one group.
  */
 import { demoBench } from './demo.bench.ts';
+import { distributedBench } from './distributed.bench.ts';
 import { editorBench } from './editor.bench.ts';
 import { engineBench } from './engine.bench.ts';
 import { pipelineBench } from './pipeline.bench.ts';
@@ -15,6 +16,7 @@ const groups: Record<string, () => Promise<Metric[]>> = {
   server: serverBench,
   demo: demoBench,
   editor: editorBench,
+  distributed: distributedBench,
 };
 
 const args = process.argv.slice(2);

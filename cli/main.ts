@@ -6,6 +6,7 @@ import {
   type EngineEvent, type Workflow,
 } from '../engine/index.ts';
 import { EngineThread } from '../engine/engine-thread.ts';
+import { DEVICES } from '../engine/onnx/providers.ts';
 import { createEngine, type EngineSetupOptions } from '../nodes/engine-setup.ts';
 import { ProgressPrinter } from './progress.ts';
 
@@ -63,6 +64,11 @@ function parsePort(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number (0-65535; 0 picks a free one)');
   return n;
+}
+
+function parseDevice(value: string): string {
+  if (!(DEVICES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${DEVICES.join(', ')}`);
+  return value;
 }
 
 function parseBytes(value: string): number {
@@ -195,6 +201,7 @@ export function buildProgram(): Command {
   const program = new Command('sanagraph')
     .description('Node-graph workflows for Sana text-to-image models')
     .showHelpAfterError();
+  const deviceOption = ['--device <device>', 'device for LoadPipeline nodes set to auto: auto, cpu, webgpu or cuda', parseDevice, 'auto'] as const;
   const customNodes = ['--custom-nodes <dir>', 'load custom node packages from this directory (repeatable; default ./custom_nodes if it exists)', collect] as const;
 
   /** The engine's options that `run` and `serve` share. */
@@ -240,12 +247,33 @@ export function buildProgram(): Command {
     .option('--max-upload <size>', 'largest image upload (default 32MiB)', parseBytes)
     .option('--max-body <size>', 'largest JSON request body (default 16MiB)', parseBytes)
     .option('--debug', 'include stack traces in error answers and events')
+    .option('--queue <redis-url>', 'put prompts on a Redis (BullMQ) queue for `sanagraph worker`s instead of running them here (docs/scaling.md)')
+    .option('--local-worker', 'with --queue: also run a worker in this process')
+    .option(...deviceOption)
     .action(async (opts) => {
       const { serve } = await import('../server/serve.ts'); // loaded only here: other commands stay quick to start
+      if (opts.localWorker && !opts.queue) throw new CliError('--local-worker needs --queue redis://host:port');
       process.exitCode = await serve({
         host: opts.host, port: opts.port, dataDir: opts.dataDir, token: opts.token, corsOrigin: opts.corsOrigin, debug: opts.debug,
         maxQueue: opts.maxQueue, historySize: opts.historySize, maxUploadBytes: opts.maxUpload, maxJsonBytes: opts.maxBody,
         engine: setupOptions(opts), // the server confines workflow paths to its folders by default
+        queue: opts.queue, localWorker: opts.localWorker ? { device: opts.device } : undefined,
+      });
+    });
+
+  engineOptions(program.command('worker'))
+    .description('run prompts from a server\'s Redis queue (serve --queue), with its own engine and models (docs/scaling.md)')
+    .requiredOption('--queue <redis-url>', 'the Redis the server queues prompts on, e.g. redis://10.0.0.5:6379')
+    .option(...deviceOption)
+    .option('--name <id>', 'worker id shown in /queue and /system_stats (default: host-pid-random)')
+    .option('--data-dir <dir>', 'where outputs wait until sent to the server (default: a temp folder)')
+    .option('--stall-timeout <seconds>', 'a worker silent this long (killed, frozen) loses its prompt to another worker', (v) => parsePositive(v), 30)
+    .option('--debug', 'include stack traces in errors')
+    .action(async (opts) => {
+      const { workerCommand } = await import('./worker.ts');
+      process.exitCode = await workerCommand({
+        queue: opts.queue, device: opts.device, name: opts.name, dataDir: opts.dataDir, stallTimeout: opts.stallTimeout,
+        engine: setupOptions(opts),
       });
     });
 

@@ -1,19 +1,25 @@
 import type { Logger } from '../engine/node.ts';
 import type { CollabHub } from './collab.ts';
+import type { Cluster } from './distributed/cluster.ts';
 import type { EngineHost } from './engine-host.ts';
 import type { HistoryStore, PromptQueue } from './queue.ts';
 import type { PromptRunner } from './runner.ts';
 import type { WorkflowStore } from './workflow-store.ts';
 import type { ClientHub } from './ws.ts';
 
+/** Who runs the prompts: the local runner, or (with `--queue redis://...`) the workers, through the Cluster. */
+export type Executor = Pick<PromptRunner, 'interrupt' | 'free'> & { readonly running?: { promptId: string } };
+
 /** What the routes work with: one of each per server. */
 export interface ServerContext {
   engine: EngineHost;
   queue: PromptQueue;
   history: HistoryStore;
-  runner: PromptRunner;
+  runner: Executor;
   hub: ClientHub;
   workflows: WorkflowStore;
+  /** With a distributed queue (docs/scaling.md): its workers, for `/queue` and `/system_stats`. */
+  cluster?: Cluster;
   /** Live collaborative documents of the saved workflows (the editor's `/collab/<name>`). */
   collab?: CollabHub;
   /** The folders `/view` serves and `/upload/image` writes: the engine's own. */

@@ -9,6 +9,7 @@ import { createApp } from './app.ts';
 import { bindingProblem, foreignRequest, isAuthorized } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { EngineHost } from './engine-host.ts';
+import type { PromptQueue } from './queue.ts';
 import { PromptRunner } from './runner.ts';
 import { DataDirInUseError, SqliteQueue } from './sqlite-queue.ts';
 import { WorkflowStore } from './workflow-store.ts';
@@ -38,6 +39,10 @@ export interface ServerOptions {
   maxJsonBytes?: number;
   /** The engine's folders and settings (output, input, temp, models, custom nodes, cache, threads). */
   engine?: EngineSetupOptions;
+  /** A Redis URL: prompts go on a BullMQ queue that `sanagraph worker`s take (docs/scaling.md) instead of running here. */
+  queue?: string;
+  /** With `queue`: run a worker in this process too (`device` replaces LoadPipeline's `auto`). */
+  localWorker?: { device?: string; stallMs?: number };
   logger?: Logger;
 }
 
@@ -122,13 +127,16 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     throw e;
   }
   const features = { supports_preview_metadata: false, max_upload_size: limits.uploadBytes };
-  const hub = new ClientHub({ queueRemaining: () => store.remaining(), features });
-  store.subscribe(() => hub.queueChanged());
+  let queue: PromptQueue = store;
+  const hub = new ClientHub({ queueRemaining: () => queue.remaining(), features });
+  const distributed = opts.queue ? await distributedQueue(opts, { hub, store, dirs, dataDir, logger }, () => engine.close().then(() => store.close())) : undefined;
+  if (distributed) queue = distributed.cluster.queue;
+  queue.subscribe(() => hub.queueChanged());
   const runner = new PromptRunner(store, engine, hub, logger);
   const workflows = new WorkflowStore(path.join(dataDir, 'workflows'));
   const collab = new CollabHub({ dir: path.join(dataDir, 'collab'), workflows, templatesDir: TEMPLATES_DIR, logger });
   const context: ServerContext = {
-    engine, queue: store, history: store, runner, hub, workflows, collab,
+    engine, queue, history: store, runner: distributed?.cluster ?? runner, cluster: distributed?.cluster, hub, workflows, collab,
     dirs, features, limits, token, corsOrigin, debug: opts.debug ?? false, logger, startedAt: Date.now(),
   };
   const server = createServer(createApp(context));
@@ -137,22 +145,38 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   try {
     port = await listen(server, opts.port ?? 8188, host);
   } catch (e) {
+    await distributed?.close();
     await engine.close();
     await store.close();
     throw e;
   }
-  runner.start();
+  if (!distributed) runner.start(); // with a distributed queue, the workers run the prompts
   let closing: Promise<void> | undefined;
   const close = () => closing ??= (async () => {
     server.close();
     await hub.close();
     await collab.close();
     await runner.stop(); // the running prompt stays queued and runs again at the next start
+    await distributed?.close();
     server.closeAllConnections();
     await engine.close();
     await store.close();
   })();
   return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, context, close };
+}
+
+/** `--queue`: the distributed queue (its modules load only then); a Redis problem is a ServerConfigError. */
+async function distributedQueue(opts: ServerOptions, parts: { hub: ClientHub; store: SqliteQueue; dirs: { output: string; temp: string; input: string }; dataDir: string; logger: Logger }, cleanup: () => Promise<void>) {
+  const setup = await import('./distributed/setup.ts');
+  try {
+    return await setup.startDistributed({
+      url: opts.queue!, history: parts.store, hub: parts.hub, dirs: parts.dirs, maxPending: opts.maxQueue ?? 10_000, dataDir: parts.dataDir, logger: parts.logger,
+      localWorker: opts.localWorker && { ...opts.localWorker, engine: { modelsDir: 'models', confinePaths: true, ...opts.engine, inputDir: parts.dirs.input, debug: opts.debug } },
+    });
+  } catch (e) {
+    await cleanup();
+    throw e instanceof setup.QueueConnectionError ? new ServerConfigError(e.message) : e;
+  }
 }
 
 /** `sanagraph serve`: starts, prints the address, stops cleanly on SIGINT/SIGTERM. Returns the exit code. */

@@ -69,7 +69,9 @@ export function comfyRoutes(ctx: ServerContext): Router {
 
   r.get('/queue', async (_req, res) => {
     const { running, pending } = await queue.list();
-    res.json({ queue_running: running.map(toTuple), queue_pending: pending.map(toTuple) });
+    // With a distributed queue, also the workers (clients that do not know the field ignore it).
+    const workers = ctx.cluster && { workers: await ctx.cluster.workers() };
+    res.json({ queue_running: running.map(toTuple), queue_pending: pending.map(toTuple), ...workers });
   });
   r.post('/queue', async (req, res) => {
     const body = parse(ClearOrDeleteBody, req.body);
@@ -115,7 +117,10 @@ export function comfyRoutes(ctx: ServerContext): Router {
     res.json(Object.hasOwn(catalog, name) ? { [name]: catalog[name] } : {});
   });
 
-  r.get('/system_stats', async (_req, res) => { res.json(await systemStats(engine)); });
+  r.get('/system_stats', async (_req, res) => {
+    const workers = ctx.cluster && { workers: await ctx.cluster.workers() };
+    res.json({ ...(await systemStats(engine)), ...workers });
+  });
   r.get('/embeddings', (_req, res) => { res.json([]); });
   r.get('/extensions', (_req, res) => { res.json([]); });
   r.get('/features', (_req, res) => { res.json(ctx.features); });

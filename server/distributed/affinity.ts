@@ -1,0 +1,43 @@
+import path from 'node:path';
+import type { Workflow } from '../../engine/workflow.ts';
+import type { WorkerInfo } from './protocol.ts';
+
+/**
+ * Model affinity. BullMQ hands a prompt to whichever worker asks first; loading a model costs
+ * far more than a queue round trip, so a worker that takes a prompt whose pipelines it does not
+ * hold passes it back (to the front of the queue) when another live worker holds them all and is
+ * idle, and pauses briefly so that worker takes it. A prompt is passed at most once, so nothing
+ * waits on a worker that never comes; with no such idle worker, whoever took it runs it.
+ */
+export const PASS_PAUSE_MS = 300;
+
+/** The pipeline folders a workflow loads (LoadPipeline `path` inputs given as text). */
+export function pipelinesOf(workflow: Workflow): string[] {
+  const paths = new Set<string>();
+  for (const node of Object.values(workflow.nodes)) {
+    const p = node.inputs.path;
+    if (node.type === 'LoadPipeline' && typeof p === 'string') paths.add(p);
+  }
+  return [...paths];
+}
+
+/** A worker's `--device` replaces LoadPipeline's `auto` (the workflow's explicit choice wins). */
+export function applyDevice(workflow: Workflow, device: string): Workflow {
+  if (device === 'auto') return workflow;
+  for (const node of Object.values(workflow.nodes)) {
+    if (node.type === 'LoadPipeline' && (node.inputs.device === undefined || node.inputs.device === 'auto')) node.inputs.device = device;
+  }
+  return workflow;
+}
+
+/** The pipelines (as workflows name them) whose models are loaded, given the folders they resolve to. */
+export function loadedPipelines(known: Map<string, string>, loadedModelPaths: string[]): string[] {
+  return [...known].filter(([, folder]) => loadedModelPaths.some((p) => p.startsWith(folder + path.sep))).map(([name]) => name);
+}
+
+/** Another idle worker that holds every pipeline the prompt needs, if `me` does not. */
+export function betterWorker(me: WorkerInfo, workers: WorkerInfo[], needed: string[]): WorkerInfo | undefined {
+  const holds = (w: WorkerInfo) => needed.every((p) => w.pipelines.includes(p));
+  if (needed.length === 0 || holds(me)) return undefined;
+  return workers.find((w) => w.id !== me.id && w.current_prompt === null && holds(w));
+}
