@@ -94,14 +94,16 @@ export class Cluster {
   // --- events and results ---
 
   private async forward(message: EventMessage): Promise<void> {
-    const { sid, event } = message;
-    const promptId = String(event.data.prompt_id);
-    if (event.type === 'execution_start') this.started.add(promptId);
-    let data = event.data;
-    if (event.type === 'executed') {
-      data = { ...data, output: await this.files.resolve(promptId, data.output as Record<string, unknown[]>, String(data.node)) };
+    const { sid } = message;
+    for (const event of message.events ?? []) {
+      const promptId = String(event.data.prompt_id);
+      if (event.type === 'execution_start') this.started.add(promptId);
+      let data = event.data;
+      if (event.type === 'executed') {
+        data = { ...data, output: await this.files.resolve(promptId, data.output as Record<string, unknown[]>, String(data.node)) };
+      }
+      this.opts.hub.send(event.type, data, sid);
     }
-    this.opts.hub.send(event.type, data, sid);
   }
 
   private async sweep(): Promise<void> {

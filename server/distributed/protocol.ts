@@ -51,11 +51,15 @@ export interface JobData {
  */
 export interface FileRef { key: string; slot: string }
 
-/** A `progress` payload (BullMQ `job.updateProgress`): one engine event, for client `sid`. */
+/**
+ * A `progress` payload (BullMQ `job.updateProgress`): engine events for client `sid`, in order.
+ * A worker sends the events that happened while its previous update was on its way as one batch
+ * (one Redis write per batch instead of per event: a 30-step prompt makes ~150 events).
+ */
 export interface EventMessage {
   sid?: string;
-  /** The engine event; `executed` outputs carry FileRefs in their file entries. */
-  event: { type: string; data: Record<string, unknown> };
+  /** The engine events; `executed` outputs carry FileRefs in their file entries. */
+  events: { type: string; data: Record<string, unknown> }[];
 }
 
 /** A job's return value: what the history needs, with FileRefs in `outputs`. */

@@ -169,11 +169,19 @@ export class PromptWorker {
     const sid = typeof data.extraData.client_id === 'string' && data.extraData.client_id ? data.extraData.client_id : undefined;
     const files = new FileSender(this.redis, data.promptId, randomUUID().slice(0, 8), this.roots);
     const record = new RunRecord();
-    // Events leave in the order they happened: each waits for the one before.
+    // Events leave in the order they happened, in batches: whatever arrives while one update is
+    // on its way goes out together in the next.
     let sent = Promise.resolve();
+    let pending: EngineEvent[] = [];
     const onEvent = (event: EngineEvent) => {
       record.observe(event);
-      sent = sent.then(() => this.sendEvent(job, sid, event, files)).catch((e) => this.opts.logger.warn(`worker ${this.id}: event lost: ${(e as Error).message}`));
+      pending.push(event);
+      if (pending.length > 1) return; // a send is already scheduled and will take it
+      sent = sent.then(() => {
+        const batch = pending;
+        pending = [];
+        return this.sendEvents(job, sid, batch, files);
+      }).catch((e) => this.opts.logger.warn(`worker ${this.id}: events lost: ${(e as Error).message}`));
     };
     let result: ExecutionResult;
     try {
@@ -198,10 +206,14 @@ export class PromptWorker {
     return { status: result.status, outputs, messages: record.messages, meta: record.meta, fileKeys: files.keys, worker: this.id };
   }
 
-  private async sendEvent(job: Job<JobData, JobResult>, sid: string | undefined, event: EngineEvent, files: FileSender): Promise<void> {
-    let data = event.data as unknown as Record<string, unknown>;
-    if (event.type === 'executed') data = { ...data, output: await files.attach(event.data.output, event.data.node) };
-    const message: EventMessage = { sid, event: { type: event.type, data } };
+  private async sendEvents(job: Job<JobData, JobResult>, sid: string | undefined, batch: EngineEvent[], files: FileSender): Promise<void> {
+    const events: EventMessage['events'] = [];
+    for (const event of batch) {
+      let data = event.data as unknown as Record<string, unknown>;
+      if (event.type === 'executed') data = { ...data, output: await files.attach(event.data.output, event.data.node) };
+      events.push({ type: event.type, data });
+    }
+    const message: EventMessage = { sid, events };
     await job.updateProgress(message as unknown as object);
   }
 
