@@ -1,6 +1,6 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import type { Page } from 'playwright-core';
-import { launchBrowser, openEditor, startEditorServer } from '../tests/editor-fixtures.ts';
+import { bigWorkflow, launchBrowser, openEditor, startEditorServer } from '../tests/editor-fixtures.ts';
 import { tempDir } from '../tests/helpers.ts';
 import { median, round, type Metric } from './util.ts';
 
@@ -8,26 +8,6 @@ import { median, round, type Metric } from './util.ts';
  * The editor in Chromium (headless, software rendering): how long a 500-node workflow takes to
  * open, and how long an edit in one page takes to show in another (loopback).
  */
-
-/** 500 nodes: the demo workflow (7 nodes, 8 links) 71 times over in a grid, plus 3 loose nodes. */
-export function bigWorkflow() {
-  const demo = JSON.parse(readFileSync('workflows/demo.json', 'utf8'));
-  const nodes: Record<string, { type: string; inputs: Record<string, unknown> }> = {};
-  const ui: Record<string, { pos: [number, number] }> = {};
-  for (let copy = 0; copy < 71; copy++) {
-    for (const [id, node] of Object.entries<{ type: string; inputs: Record<string, unknown> }>(demo.nodes)) {
-      const inputs = Object.fromEntries(Object.entries(node.inputs).map(([k, v]) => [k, Array.isArray(v) ? [`${copy}_${v[0]}`, v[1]] : v]));
-      nodes[`${copy}_${id}`] = { type: node.type, inputs };
-      const [x, y] = demo.ui.nodes[id].pos;
-      ui[`${copy}_${id}`] = { pos: [x + (copy % 8) * 2000, y + Math.floor(copy / 8) * 800] };
-    }
-  }
-  for (let i = 0; i < 3; i++) {
-    nodes[`extra_${i}`] = { type: 'PrimitiveInt', inputs: { value: i } };
-    ui[`extra_${i}`] = { pos: [i * 400, -600] };
-  }
-  return { format: 'sanagraph/workflow@1', nodes, ui: { nodes: ui } };
-}
 
 const nodeCount = (page: Page) => page.locator('sg-node').count();
 

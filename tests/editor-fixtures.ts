@@ -2,7 +2,7 @@
  * Browser-test helpers: a real server serving the built editor, Debian's Chromium driven by
  * playwright-core, and UI gestures (search-and-add, socket drags) done with the mouse.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildEditor } from '../tools/build-editor.ts';
@@ -91,3 +91,24 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: path.join(dir, `${name}.png`) });
 }
+
+/** 500 nodes: the demo workflow (7 nodes, 9 links) 71 times over in a grid, plus 3 loose nodes. */
+export function bigWorkflow() {
+  const demo = JSON.parse(readFileSync('workflows/demo.json', 'utf8'));
+  const nodes: Record<string, { type: string; inputs: Record<string, unknown> }> = {};
+  const ui: Record<string, { pos: [number, number] }> = {};
+  for (let copy = 0; copy < 71; copy++) {
+    for (const [id, node] of Object.entries<{ type: string; inputs: Record<string, unknown> }>(demo.nodes)) {
+      const inputs = Object.fromEntries(Object.entries(node.inputs).map(([k, v]) => [k, Array.isArray(v) ? [`${copy}_${v[0]}`, v[1]] : v]));
+      nodes[`${copy}_${id}`] = { type: node.type, inputs };
+      const [x, y] = demo.ui.nodes[id].pos;
+      ui[`${copy}_${id}`] = { pos: [x + (copy % 8) * 2000, y + Math.floor(copy / 8) * 800] };
+    }
+  }
+  for (let i = 0; i < 3; i++) {
+    nodes[`extra_${i}`] = { type: 'PrimitiveInt', inputs: { value: i } };
+    ui[`extra_${i}`] = { pos: [i * 400, -600] };
+  }
+  return { format: 'sanagraph/workflow@1', nodes, ui: { nodes: ui } };
+}
+

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../server/serve.ts';
 import {
-  addNodeBySearch, dragLink, launchBrowser, openEditor, screenshot, startEditorServer, waitFor, workflowOf,
+  addNodeBySearch, bigWorkflow, dragLink, launchBrowser, openEditor, screenshot, startEditorServer, waitFor, workflowOf,
 } from './editor-fixtures.ts';
 import { tempDir } from './helpers.ts';
 
@@ -174,6 +174,26 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     assert.deepEqual(sampler[1].inputs.latent, [noise[0], 0], 'the link between them comes along');
     assert.equal(sampler[1].inputs.model, undefined, 'links to nodes left behind do not');
     assert.equal(noise[1].inputs.seed, demo.nodes['4'].inputs.seed);
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  });
+
+  it('opens a 500-node workflow framed and zoomed out, without widgets; zooming in brings them back', async () => {
+    const put = await fetch(`${server.url}/api/workflows/big`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bigWorkflow()) });
+    assert.equal(put.status, 201);
+    const { page, errors } = await openEditor(browser, server.url, 'big');
+    assert.equal(await page.locator('sg-node').count(), 500);
+    assert.equal(await page.locator('[data-testid="connection"]').count(), 71 * 9, 'every link drawn');
+    assert.ok((await page.evaluate('app.view.area.area.transform.k') as number) < 0.1, 'the whole graph is in view');
+    assert.equal(await page.locator('sg-node .widget').count(), 0, 'no widgets at this zoom');
+    await page.evaluate(`(async () => {
+      const a = app.view.area;
+      await a.area.zoom(0.7, 0, 0);
+      const p = a.nodeViews.get('0_5').position;
+      await a.area.translate(500 - p.x * 0.7, 300 - p.y * 0.7);
+    })()`);
+    await page.locator('sg-node[data-node-id="0_5"] [name="steps"]').waitFor();
+    assert.equal(await page.locator('sg-node[data-node-id="0_5"] [name="steps"]').inputValue(), '20');
     assert.deepEqual(errors, []);
     await page.context().close();
   });

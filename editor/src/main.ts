@@ -189,9 +189,8 @@ async function main(): Promise<void> {
 
   await synced;
   performance.mark('sanagraph:synced');
-  await view.scheduleReconcile();
+  await view.start();
   performance.mark('sanagraph:rendered');
-  await view.fit();
 
   /** The live editor, for extensions and tests (as ComfyUI's `app`). Documented in docs/editor.md. */
   const app = {

@@ -34,9 +34,34 @@ export interface NodeHost {
   setSeedMode(id: string, mode: 'randomize' | 'fixed'): void;
 }
 
+export const NODE_WIDTH = 300;
+
+/** A node's height before it is laid out (for framing the view without measuring the DOM). */
+export function estimateHeight(spec: NodeSpec, compact: boolean): number {
+  let h = 36 + 10 + 22 * spec.outputs.length;
+  for (const input of spec.inputs) {
+    if (input.kind === 'socket') h += 22;
+    else if (!compact) h += input.widget === 'string' && input.options.multiline ? 86 : input.widget === 'seed' ? 44 : 26;
+  }
+  return h;
+}
+
 export class ViewNode extends ClassicPreset.Node<Record<string, TypedSocket>, Record<string, TypedSocket>> {
   status: NodeStatus = {};
-  width = 300;
+  width = NODE_WIDTH;
+  /** Drawn without widgets (zoomed far out). */
+  compact = false;
+  private measured?: { compact: boolean; height: number };
+
+  /** rete's zoomAt reads `width`/`height` when set, instead of measuring every node's element. */
+  get height(): number {
+    return this.measured?.compact === this.compact ? this.measured.height : estimateHeight(this.spec, this.compact);
+  }
+
+  /** Takes the real height from the node's element (when it is laid out). */
+  measure(element: HTMLElement | undefined): void {
+    if (element?.offsetHeight) this.measured = { compact: this.compact, height: element.offsetHeight };
+  }
   /** The node's document data when last rendered (the view re-renders when it changes). */
   data?: string;
 
@@ -186,8 +211,8 @@ export class NodeElement extends LitElement {
       ${spec.inputs.map((input) => input.kind === 'socket'
         ? html`<div class="input ${status.badInputs?.has(input.name) ? 'bad' : ''}" data-input=${input.name}>${this.socket('input', input.name, node.inputs[input.name]!.socket)}
             <span class="label" style="color:${typeColor(input.type)}">${input.name}${input.optional ? '?' : ''}</span></div>`
-        : this.widget(input))}
-      ${status.errors?.length ? html`<ul class="errors">${status.errors.map((e) => html`<li>${e}</li>`)}</ul>` : nothing}
+        : node.compact ? nothing : this.widget(input))}
+      ${status.errors?.length && !node.compact ? html`<ul class="errors">${status.errors.map((e) => html`<li>${e}</li>`)}</ul>` : nothing}
       ${status.images?.length ? html`<div class="images">${status.images.map((src) => html`<img src=${src} alt="output">`)}</div>` : nothing}
     </div>`;
   }

@@ -7,7 +7,7 @@ import type * as Y from 'yjs';
 import type { NodeSpec } from './catalog.ts';
 import { Graph, GraphError } from './graph.ts';
 import { IndexedSocketPosition } from './socket-positions.ts';
-import { socketTemplate, typeColor, ViewNode, type NodeHost, type TypedSocket } from './node-view.ts';
+import { estimateHeight, NODE_WIDTH, socketTemplate, typeColor, ViewNode, type NodeHost, type TypedSocket } from './node-view.ts';
 import { linkKey, liveLinks, nodeInputs, type Position } from './workflow-doc.ts';
 
 type Connection = ClassicPreset.Connection<ClassicPreset.Node, ClassicPreset.Node>;
@@ -56,8 +56,43 @@ export class GraphView {
     this.area.use(this.render);
     AreaExtensions.simpleNodesOrder(this.area);
     this.watchEdits();
-    const wd = graph.wd;
-    wd.doc.on('afterTransaction', (tr) => { if (tr.changed.size) this.scheduleReconcile(); });
+  }
+
+  /**
+   * Shows the document and follows it from now on: the view is framed on the document first (from
+   * positions and estimated sizes), so nodes are drawn once, at the right level of detail.
+   */
+  async start(): Promise<void> {
+    await this.frame(estimatedRect(this.graph.wd, this.catalog));
+    this.graph.wd.doc.on('afterTransaction', (tr) => { if (tr.changed.size) void this.scheduleReconcile(); });
+    this.area.addPipe((ctx) => {
+      if (ctx.type === 'zoomed') void this.updateDetail();
+      return ctx;
+    });
+    await this.scheduleReconcile();
+  }
+
+  /** Below this zoom, nodes are drawn without their widgets (unreadable there; a 500-node graph draws 4× faster). */
+  static readonly DETAIL_ZOOM = 0.45;
+  compact = false;
+
+  private async updateDetail(): Promise<void> {
+    const compact = this.area.area.transform.k < GraphView.DETAIL_ZOOM;
+    if (compact === this.compact) return;
+    this.compact = compact;
+    for (const n of this.editor.getNodes()) n.compact = compact;
+    await this.refresh();
+  }
+
+  /** Zooms and pans so `rect` (graph coordinates) fills the view, as rete's zoomAt does. */
+  private async frame(rect: { left: number; top: number; right: number; bottom: number } | undefined): Promise<void> {
+    if (!rect) return;
+    const { clientWidth: w, clientHeight: h } = this.container;
+    const k = Math.min((w / (rect.right - rect.left)) * 0.9, (h / (rect.bottom - rect.top)) * 0.9, 1);
+    this.area.area.transform.x = w / 2 - ((rect.left + rect.right) / 2) * k;
+    this.area.area.transform.y = h / 2 - ((rect.top + rect.bottom) / 2) * k;
+    await this.area.area.zoom(k, 0, 0);
+    this.compact = k < GraphView.DETAIL_ZOOM;
   }
 
   /** Rete events from the user's gestures → the document. */
@@ -178,6 +213,7 @@ export class GraphView {
     const title = (node.get('title') as string | undefined) || spec.displayName;
     if (!view) {
       view = new ViewNode(id, spec, title, this.host);
+      view.compact = this.compact;
       await this.apply(id, () => this.editor.addNode(view!));
     } else if (view.label !== title) {
       view.label = title;
@@ -217,6 +253,7 @@ export class GraphView {
 
   async fit(): Promise<void> {
     const nodes = this.editor.getNodes();
+    for (const n of nodes) n.measure(this.area.nodeViews.get(n.id)?.element);
     if (nodes.length) await AreaExtensions.zoomAt(this.area, nodes, { scale: 0.9 });
   }
 
@@ -227,6 +264,21 @@ export class GraphView {
   }
 
   linkKey = linkKey;
+}
+
+/** The document's extent from node positions and estimated node sizes (no DOM needed). */
+function estimatedRect(wd: Graph['wd'], catalog: Map<string, NodeSpec>) {
+  let rect: { left: number; top: number; right: number; bottom: number } | undefined;
+  for (const [id, node] of wd.nodes.entries()) {
+    const p = wd.positions.get(id);
+    const spec = catalog.get(node.get('type') as string);
+    if (!p || !spec) continue;
+    const right = p.x + NODE_WIDTH;
+    const bottom = p.y + estimateHeight(spec, false);
+    rect = rect ? { left: Math.min(rect.left, p.x), top: Math.min(rect.top, p.y), right: Math.max(rect.right, right), bottom: Math.max(rect.bottom, bottom) }
+      : { left: p.x, top: p.y, right, bottom };
+  }
+  return rect;
 }
 
 function missingSpec(type: string): NodeSpec {
