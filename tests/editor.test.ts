@@ -226,6 +226,11 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await a.page.locator('.remote-cursor').first().waitFor({ timeout: 5000 });
     assert.equal(await a.page.locator('.remote-cursor span').first().textContent(), bName);
     assert.equal(await a.page.locator('#peers .peer').count(), 1);
+    const aName = await a.page.inputValue('#user-name');
+    await a.page.mouse.move(500, 300);
+    await a.page.mouse.move(520, 340, { steps: 3 });
+    await b.page.locator('.remote-cursor').first().waitFor({ timeout: 5000 });
+    assert.equal(await b.page.locator('.remote-cursor span').first().textContent(), aName, 'and the other way round');
 
     // A's undo takes back A's last edit only.
     await app(a.page, `app.graph.setWidget('${na}', 'value', 12)`);
