@@ -211,6 +211,7 @@ export class GraphView {
     let view = this.editor.getNode(id);
     const spec = this.catalog.get(type) ?? missingSpec(type);
     const title = (node.get('title') as string | undefined) || spec.displayName;
+    const created = !view;
     if (!view) {
       view = new ViewNode(id, spec, title, this.host);
       view.compact = this.compact;
@@ -221,7 +222,14 @@ export class GraphView {
     const p = this.graph.wd.positions.get(id);
     const nodeView = this.area.nodeViews.get(id);
     if (p && nodeView && (nodeView.position.x !== p.x || nodeView.position.y !== p.y)) {
-      await this.apply(id, () => this.area.translate(id, p));
+      if (created) {
+        // A node just created has no links yet and nobody listens for its moves: place it directly
+        // (rete's translate is a full event round; 500 of them were a fifth of opening a big graph).
+        nodeView.position = { x: p.x, y: p.y };
+        nodeView.element.style.transform = `translate(${p.x}px, ${p.y}px)`;
+      } else {
+        await this.apply(id, () => this.area.translate(id, p));
+      }
     }
     // Re-render only nodes whose data (widgets, title) changed: a 500-node graph stays cheap.
     const data = JSON.stringify(node.toJSON());
