@@ -14,7 +14,8 @@ have_lavapipe() {
   ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || return 1
   local v
   v=$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || echo 0)
-  dpkg --compare-versions "$v" ge 25 && ldconfig -p | grep -q 'libvulkan.so.1'
+  # (grep without -q reads all of ldconfig's output: with -q it may exit early, SIGPIPE ldconfig, and pipefail fail the check)
+  dpkg --compare-versions "$v" ge 25 && ldconfig -p | grep 'libvulkan.so.1' >/dev/null
 }
 have_lavapipe || missing+=(lavapipe)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
