@@ -15,7 +15,7 @@ export const nodes = [
     outputs: [], run: ({ x }) => ({ ui: { value: [x] } }) }),
 ];
 
-function engine(): Engine {
+export function benchEngine(): Engine {
   const e = new Engine({ logger: quiet });
   e.registry.register(nodes, 'bench');
   return e;
@@ -55,11 +55,11 @@ export function wide(leaves: number) {
 
 /** Median cold-cache time of one run (a fresh engine each time). */
 async function cold(workflow: ReturnType<typeof chain>, runs: number): Promise<number> {
-  return median(await timeRuns(runs, () => engine().execute(workflow)));
+  return median(await timeRuns(runs, () => benchEngine().execute(workflow)));
 }
 
 async function cachedRerun(workflow: ReturnType<typeof chain>, runs: number): Promise<number> {
-  const e = engine();
+  const e = benchEngine();
   await e.execute(workflow);
   return median(await timeRuns(runs, () => e.execute(workflow)));
 }

@@ -16,6 +16,17 @@ describe('workflow formats', () => {
     assert.deepEqual(wf.ui, { nodes: { 1: { pos: [0, 0] } } });
   });
 
+  it('takes a well-formed native workflow as it is, and anything the schema would change through the schema', () => {
+    const wf = { format: 'sanagraph/workflow@1', nodes: { a: { type: 'T', inputs: { x: 1 }, extra: true } }, ui: { k: 1 } };
+    assert.equal(parseWorkflow(wf), wf, 'no copy');
+    const noInputs = { format: 'sanagraph/workflow@1', nodes: { a: { type: 'T' } } };
+    assert.deepEqual(parseWorkflow(noInputs).nodes.a.inputs, {}, 'missing inputs default to {}');
+    const unknownKey = { format: 'sanagraph/workflow@1', nodes: {}, note: 'x' };
+    assert.equal('note' in parseWorkflow(unknownKey), false, 'unknown top-level keys are dropped');
+    assert.throws(() => parseWorkflow({ format: 'sanagraph/workflow@1', nodes: { 'a.b': { type: 'T', inputs: {} } } }), /may not contain "\."/);
+    assert.throws(() => parseWorkflow({ format: 'sanagraph/workflow@1', nodes: { a: { type: '', inputs: {} } } }), WorkflowFormatError);
+  });
+
   it('converts the ComfyUI API format and back without losing anything', () => {
     assert.equal(detectFormat(comfyApi), 'comfy-api');
     const native = parseWorkflow(comfyApi);

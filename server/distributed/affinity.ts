@@ -24,10 +24,9 @@ export function pipelinesOf(workflow: Workflow): string[] {
 /** A worker's `--device` replaces LoadPipeline's `auto` (the workflow's explicit choice wins). */
 export function applyDevice(workflow: Workflow, device: string): Workflow {
   if (device === 'auto') return workflow;
-  for (const node of Object.values(workflow.nodes)) {
-    if (node.type === 'LoadPipeline' && (node.inputs.device === undefined || node.inputs.device === 'auto')) node.inputs.device = device;
-  }
-  return workflow;
+  const nodes = Object.fromEntries(Object.entries(workflow.nodes).map(([id, node]) => [id,
+    node.type === 'LoadPipeline' && (node.inputs.device === undefined || node.inputs.device === 'auto') ? { ...node, inputs: { ...node.inputs, device } } : node]));
+  return { ...workflow, nodes }; // a copy: the parsed workflow may share objects with the job's data
 }
 
 /** The pipelines (as workflows name them) whose models are loaded, given the folders they resolve to. */
