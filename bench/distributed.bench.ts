@@ -48,7 +48,20 @@ async function throughput(url: string, workers: number, modelDir: string): Promi
     client_id: 'bench',
     prompt: await tinyWorkflow(modelDir, { 1: { device: 'auto' }, 4: { seed: ++seed, width: 1024, height: 1024 }, 5: { steps: 30 } }),
   })).json.prompt_id as string;
-  const done = (ids: string[]) => Promise.all(ids.map((id) => ws.next((m) => m.type === 'executing' && m.data.node === null && m.data.prompt_id === id, 0, 120_000)));
+  // Finished prompts, from the final `executing: null` of each (counted as they arrive: cheap).
+  const finished = new Set<string>();
+  const waiters = new Set<() => void>();
+  ws.ws.on('message', (data, binary) => {
+    if (binary) return;
+    const m = JSON.parse(String(data)) as { type: string; data: { node?: unknown; prompt_id?: string } };
+    if (m.type === 'executing' && m.data.node === null && m.data.prompt_id) finished.add(m.data.prompt_id);
+    for (const wake of waiters) wake();
+  });
+  const done = (ids: string[]) => new Promise<void>((resolve) => {
+    const check = () => { if (ids.every((id) => finished.has(id))) { waiters.delete(check); resolve(); } };
+    waiters.add(check);
+    check();
+  });
   try {
     // Warm up: every worker loads the models (as many prompts at once as workers, twice).
     for (let round = 0; round < 2; round++) await done(await Promise.all(Array.from({ length: workers }, post)));
