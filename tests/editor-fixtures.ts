@@ -60,8 +60,9 @@ export async function addNodeBySearch(page: Page, query: string, at: { x: number
   return id!;
 }
 
+/** An output socket, or an input's (a socket input, or a widget's socket). */
 const socket = (node: string, side: 'output' | 'input', key: string | number) =>
-  `sg-node[data-node-id="${node}"] .${side}[data-${side}="${key}"] .sg-socket`;
+  `sg-node[data-node-id="${node}"] [data-${side}="${key}"] .sg-socket`;
 
 /** Drags with the mouse from an output socket to an input socket. */
 export async function dragLink(page: Page, from: string, output: number, to: string, input: string): Promise<void> {

@@ -178,6 +178,30 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await page.context().close();
   });
 
+  it('links a value into a widget: the widget shows where it comes from, and the run uses the linked value', async () => {
+    const demo = JSON.parse(readFileSync('workflows/demo.json', 'utf8'));
+    await fetch(`${server.url}/api/workflows/linked`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(demo) });
+    const { page, errors } = await openEditor(browser, server.url, 'linked');
+    const steps = await page.evaluate(`(() => { const id = app.graph.addNode('PrimitiveInt', { x: 760, y: 420 }); app.graph.setWidget(id, 'value', 3); return id; })()`) as string;
+    await page.locator(`sg-node[data-node-id="${steps}"]`).waitFor();
+    await dragLink(page, steps, 0, '5', 'steps');
+    await waitFor(async () => JSON.stringify((await workflowOf(page)).nodes['5'].inputs.steps) === JSON.stringify([steps, 0]), 'the link');
+    assert.match(await page.locator('sg-node[data-node-id="5"] .widget[data-input="steps"]').innerText(), /from PrimitiveInt/);
+    assert.equal(await page.locator('sg-node[data-node-id="5"] [name="steps"]').count(), 0, 'no editable value while linked');
+    // A STRING into an INT widget is refused like any other type mismatch.
+    const text = await page.evaluate(`app.graph.addNode('PrimitiveString', { x: 760, y: 560 })`) as string;
+    const refused = await page.evaluate(`(() => { try { app.graph.connect('${text}', 0, '5', 'steps'); return 'connected'; } catch (e) { return e.message; } })()`);
+    assert.match(refused as string, /STRING cannot connect to "steps", which takes INT/);
+
+    const promptId = await page.evaluate('app.queue()') as string;
+    await page.locator('sg-node[data-node-id="7"] .images img').waitFor({ timeout: 60_000 });
+    const history = await (await fetch(`${server.url}/history/${promptId}`)).json() as Record<string, { prompt: unknown[] }>;
+    const sent = history[promptId].prompt[2] as { nodes: Record<string, { inputs: Record<string, unknown> }> };
+    assert.deepEqual(sent.nodes['5'].inputs.steps, [steps, 0]);
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  });
+
   it('opens a 500-node workflow framed and zoomed out, without widgets; zooming in brings them back', async () => {
     const put = await fetch(`${server.url}/api/workflows/big`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bigWorkflow()) });
     assert.equal(put.status, 201);

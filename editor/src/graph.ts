@@ -1,5 +1,5 @@
 import * as Y from 'yjs';
-import type { NodeSpec } from './catalog.ts';
+import { inputType, type NodeSpec } from './catalog.ts';
 import {
   linkKey, liveLinks, loadWorkflow, nodeInputs, nodeMap, toWorkflow,
   type NativeWorkflow, type Position, type WorkflowDoc,
@@ -67,9 +67,10 @@ export class Graph {
     const output = this.spec(from.get('type') as string).outputs[outputIndex];
     if (!output) return `${from.get('type')} has no output ${outputIndex}`;
     const input = this.spec(to.get('type') as string).inputs.find((i) => i.name === inputName);
-    if (!input || input.kind !== 'socket') return `${to.get('type')} has no input socket "${inputName}"`;
-    if (!typesCompatible(output.type, input.type)) {
-      return `${output.type} cannot connect to "${inputName}", which takes ${input.type}`;
+    if (!input) return `${to.get('type')} has no input "${inputName}"`;
+    const type = inputType(input);
+    if (!typesCompatible(output.type, type)) {
+      return `${output.type} cannot connect to "${inputName}", which takes ${type}`;
     }
     if (this.reaches(toId, fromId)) return 'that link would make a cycle';
     return undefined;

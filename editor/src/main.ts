@@ -1,15 +1,15 @@
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
-import { parseCatalog, type NodeSpec } from './catalog.ts';
+import { inputType, parseCatalog, type NodeSpec } from './catalog.ts';
 import { download, readWorkflowFile, toComfyApi } from './files.ts';
-import { Graph, GraphError } from './graph.ts';
+import { Graph, GraphError, typesCompatible } from './graph.ts';
 import type { NodeHost } from './node-view.ts';
 import { mountPalette, openQuickSearch } from './palette.ts';
 import { Presence } from './presence.ts';
 import { Runner } from './run.ts';
 import { showOpenDialog } from './workflows-dialog.ts';
 import { GraphView } from './view.ts';
-import { nodeInputs, workflowDoc, type NativeWorkflow, type Position } from './workflow-doc.ts';
+import { linkKey, nodeInputs, workflowDoc, type NativeWorkflow, type Position } from './workflow-doc.ts';
 
 /**
  * The editor page: `/?workflow=<name>` opens the shared document of that workflow (the shipped
@@ -74,6 +74,11 @@ async function main(): Promise<void> {
   const seedModes = new Map<string, 'randomize' | 'fixed'>();
   const host: NodeHost = {
     widgetValue: (id, input) => { const n = wd.nodes.get(id); return n ? nodeInputs(n).get(input) : undefined; },
+    linkedFrom: (id, input) => {
+      const link = wd.links.get(linkKey(id, input));
+      const from = link && wd.nodes.get(link.from);
+      return from ? ((from.get('title') as string | undefined) || catalog.get(from.get('type') as string)?.displayName || link!.from) : undefined;
+    },
     setWidget: (id, input, value) => graph.setWidget(id, input, value),
     setTitle: (id, title) => graph.setTitle(id, title),
     seedMode: (id) => seedModes.get(id) ?? 'randomize',
@@ -120,7 +125,9 @@ async function main(): Promise<void> {
     const { k, x, y } = view.area.area.transform;
     openQuickSearch({ x: r.left + at.x * k + x, y: r.top + at.y * k + y }, catalog, (type) => {
       const id = addAt(type, at);
-      const input = catalog.get(type)!.inputs.find((i) => i.kind === 'socket' && (i.type === from.type || i.type === '*'));
+      // The first socket input of that type, else the first widget that takes it.
+      const inputs = catalog.get(type)!.inputs;
+      const input = inputs.find((i) => i.kind === 'socket' && typesCompatible(from.type, i.type)) ?? inputs.find((i) => typesCompatible(from.type, inputType(i)));
       if (input) graph.connect(from.node, from.output, id, input.name);
     }, from.type);
   };

@@ -1,6 +1,6 @@
 import { html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { ClassicPreset } from 'rete';
-import type { NodeSpec, WidgetSpec } from './catalog.ts';
+import { inputType, type NodeSpec, type WidgetSpec } from './catalog.ts';
 
 /** A colour per data type, the same in every session (sockets and links are coloured by it). */
 export function typeColor(type: string): string {
@@ -28,6 +28,8 @@ export interface NodeStatus {
 
 export interface NodeHost {
   widgetValue(id: string, input: string): unknown;
+  /** The node feeding this input, if it is linked. */
+  linkedFrom(id: string, input: string): string | undefined;
   setWidget(id: string, input: string, value: unknown): void;
   setTitle(id: string, title: string): void;
   seedMode(id: string): 'randomize' | 'fixed';
@@ -69,7 +71,9 @@ export class ViewNode extends ClassicPreset.Node<Record<string, TypedSocket>, Re
     super(title);
     this.id = id;
     for (const input of spec.inputs) {
-      if (input.kind === 'socket') this.addInput(input.name, new ClassicPreset.Input(new TypedSocket(input.type), input.name, true)); // "multiple": the document keeps one link per input; rete must not drop the old link before ours is checked
+      // Every input has a socket, widgets too (a linked widget takes its value from the link).
+      // "multiple": the document keeps one link per input; rete must not drop the old link before ours is checked.
+      this.addInput(input.name, new ClassicPreset.Input(new TypedSocket(inputType(input)), input.name, true));
     }
     spec.outputs.forEach((o, i) => this.addOutput(String(i), new ClassicPreset.Output(new TypedSocket(o.type), o.name)));
   }
@@ -133,9 +137,21 @@ export class NodeElement extends LitElement {
           : html`<input type="text" name=${w.name} class=${bad} .value=${String(value ?? '')} @change=${(e: Event) => set((e.target as HTMLInputElement).value)}>`;
     }
     const numeric = w.widget === 'int' || w.widget === 'float' || w.widget === 'seed';
+    const from = node.host.linkedFrom(node.id, w.name);
+    const socket = this.socket('input', w.name, node.inputs[w.name]!.socket);
+    if (from) {
+      return html`<div class="widget linked" data-input=${w.name}>${socket}<span class="widget-name">${w.name}</span><span class="linked-from">from ${from}</span></div>`;
+    }
     return html`<div class="widget" data-input=${w.name} title=${w.options.tooltip ?? ''}
-      @pointerdown=${keep} @keydown=${keep} @dblclick=${keep}><span class="widget-name ${numeric ? 'draggable' : ''}"
+      @pointerdown=${keep} @keydown=${keep} @dblclick=${keep}>${socket}<span class="widget-name ${numeric ? 'draggable' : ''}"
       @pointerdown=${numeric ? (e: PointerEvent) => this.dragNumber(e, w) : nothing}>${w.name}</span>${control}</div>`;
+  }
+
+  /** Zoomed far out, a widget shows only when linked, as a socket row (its link needs an end). */
+  private compactWidget(w: WidgetSpec): TemplateResult | typeof nothing {
+    const { node } = this;
+    if (!node.host.linkedFrom(node.id, w.name)) return nothing;
+    return html`<div class="input" data-input=${w.name}>${this.socket('input', w.name, node.inputs[w.name]!.socket)}<span class="label">${w.name}</span></div>`;
   }
 
   /** Dragging a number widget's name left or right changes it by its step per 4 pixels (Shift: ×10). */
@@ -211,7 +227,7 @@ export class NodeElement extends LitElement {
       ${spec.inputs.map((input) => input.kind === 'socket'
         ? html`<div class="input ${status.badInputs?.has(input.name) ? 'bad' : ''}" data-input=${input.name}>${this.socket('input', input.name, node.inputs[input.name]!.socket)}
             <span class="label" style="color:${typeColor(input.type)}">${input.name}${input.optional ? '?' : ''}</span></div>`
-        : node.compact ? nothing : this.widget(input))}
+        : node.compact ? this.compactWidget(input) : this.widget(input))}
       ${status.errors?.length && !node.compact ? html`<ul class="errors">${status.errors.map((e) => html`<li>${e}</li>`)}</ul>` : nothing}
       ${status.images?.length ? html`<div class="images">${status.images.map((src) => html`<img src=${src} alt="output">`)}</div>` : nothing}
     </div>`;

@@ -1,4 +1,5 @@
-import type { NodeSpec } from './catalog.ts';
+import { inputType, type NodeSpec } from './catalog.ts';
+import { typesCompatible } from './graph.ts';
 
 /**
  * Fuzzy match: every character of the query, in order, in the name (case-insensitive). Scores
@@ -26,7 +27,7 @@ export function fuzzyScore(query: string, text: string): number | undefined {
 export function searchNodes(specs: Iterable<NodeSpec>, query: string, accepts?: string): NodeSpec[] {
   const scored: [number, NodeSpec][] = [];
   for (const spec of specs) {
-    if (accepts && !spec.inputs.some((i) => i.kind === 'socket' && (i.type === accepts || i.type === '*'))) continue;
+    if (accepts && !spec.inputs.some((i) => typesCompatible(accepts, inputType(i)))) continue;
     const s = Math.max(fuzzyScore(query, spec.displayName) ?? -Infinity, fuzzyScore(query, spec.type) ?? -Infinity, (fuzzyScore(query, spec.category) ?? -Infinity) - 2);
     if (s > -Infinity) scored.push([s, spec]);
   }

@@ -193,7 +193,9 @@ export class GraphView {
     }
     // Nodes, then links, each batch concurrently: rete places sockets asynchronously (it polls
     // until they are laid out), so one-at-a-time would cost a timer tick per link.
-    await Promise.all([...wd.nodes.entries()].map(([id, node]) => this.syncNode(id, node)));
+    const linkedInputs = new Map<string, string[]>();
+    for (const l of wanted.values()) linkedInputs.set(l.to, [...(linkedInputs.get(l.to) ?? []), l.input]);
+    await Promise.all([...wd.nodes.entries()].map(([id, node]) => this.syncNode(id, node, linkedInputs.get(id)?.sort().join(',') ?? '')));
     await Promise.all([...wanted].map(([key, l]) => {
       if (this.editor.getConnection(key)) return undefined;
       const from = this.editor.getNode(l.from);
@@ -206,7 +208,7 @@ export class GraphView {
     }));
   }
 
-  private async syncNode(id: string, node: Y.Map<unknown>): Promise<void> {
+  private async syncNode(id: string, node: Y.Map<unknown>, linked: string): Promise<void> {
     const type = node.get('type') as string;
     let view = this.editor.getNode(id);
     const spec = this.catalog.get(type) ?? missingSpec(type);
@@ -231,8 +233,8 @@ export class GraphView {
         await this.apply(id, () => this.area.translate(id, p));
       }
     }
-    // Re-render only nodes whose data (widgets, title) changed: a 500-node graph stays cheap.
-    const data = JSON.stringify(node.toJSON());
+    // Re-render only nodes whose data (widgets, title, which inputs are linked) changed: a 500-node graph stays cheap.
+    const data = `${JSON.stringify(node.toJSON())}|${linked}`;
     if (view.data !== data) {
       if (view.data !== undefined) await this.area.update('node', id);
       view.data = data;
