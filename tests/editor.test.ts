@@ -202,6 +202,33 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await page.context().close();
   });
 
+  it('saves a copy under a new name, and starts a workflow from a template, through the dialogs', async () => {
+    const { page, errors } = await openEditor(browser, server.url, 'demo');
+    const original = (await workflowOf(page)).nodes;
+    await page.click('#btn-save-as');
+    await page.locator('.name-dialog input').fill('../etc');
+    await page.locator('.name-dialog button[type=submit]').click();
+    assert.match(await page.locator('.name-dialog .hint').innerText(), /letters, digits/);
+    await page.locator('.name-dialog input').fill('demo copy');
+    await page.locator('.name-dialog button[type=submit]').click();
+    await page.waitForURL(/workflow=demo\+copy|workflow=demo%20copy/);
+    await page.waitForSelector('body[data-ready=true]');
+    assert.equal(await page.locator('#workflow-name').innerText(), 'demo copy');
+    assert.deepEqual((await workflowOf(page)).nodes, original);
+
+    await page.click('#btn-open');
+    assert.equal(await page.locator('.open-dialog [data-workflow="demo copy"]').count(), 1, 'the saved copy is listed');
+    await page.locator('.open-dialog [data-template="hello"]').click();
+    await page.locator('.name-dialog input').fill('my hello');
+    await page.locator('.name-dialog button[type=submit]').click();
+    await page.waitForURL(/workflow=my\+hello|workflow=my%20hello/);
+    await page.waitForSelector('body[data-ready=true]');
+    const hello = JSON.parse(readFileSync('workflows/hello.json', 'utf8'));
+    assert.deepEqual((await workflowOf(page)).nodes, hello.nodes);
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  });
+
   it('opens a 500-node workflow framed and zoomed out, without widgets; zooming in brings them back', async () => {
     const put = await fetch(`${server.url}/api/workflows/big`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bigWorkflow()) });
     assert.equal(put.status, 201);

@@ -40,14 +40,38 @@ function go(name: string): void {
   location.search = `?${new URLSearchParams({ workflow: name })}`;
 }
 
-async function askName(question: string, suggestion: string): Promise<string | undefined> {
-  const name = prompt(question, suggestion)?.trim();
-  if (!name) return undefined;
-  if (!NAME.test(name)) {
-    toast('A workflow name is letters, digits, spaces or _ - . ( ), starting with a letter or digit');
-    return undefined;
-  }
-  return name;
+/** Asks for a workflow name in a small dialog; says what is wrong with a bad one before closing. */
+function askName(question: string, suggestion: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const dialog = document.createElement('dialog');
+    dialog.className = 'name-dialog';
+    const form = document.createElement('form');
+    const label = document.createElement('label');
+    label.textContent = question;
+    const input = document.createElement('input');
+    input.value = suggestion;
+    input.size = 40;
+    const hint = document.createElement('div');
+    hint.className = 'hint';
+    const ok = Object.assign(document.createElement('button'), { textContent: 'OK', type: 'submit', className: 'primary' });
+    const cancel = Object.assign(document.createElement('button'), { textContent: 'Cancel', type: 'button' });
+    const close = (value: string | undefined) => { dialog.close(); dialog.remove(); resolve(value); };
+    input.oninput = () => { hint.textContent = ''; };
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      const name = input.value.trim();
+      if (NAME.test(name) && !name.includes('..')) close(name);
+      else hint.textContent = 'Use 1–100 letters, digits, spaces or _ - . ( ), starting with a letter or digit.';
+    };
+    cancel.onclick = () => close(undefined);
+    dialog.addEventListener('cancel', () => close(undefined));
+    dialog.addEventListener('keydown', (e) => e.stopPropagation());
+    form.append(label, input, hint, ok, cancel);
+    dialog.append(form);
+    document.body.append(dialog);
+    dialog.showModal();
+    input.select();
+  });
 }
 
 async function saveAs(name: string, workflow: NativeWorkflow): Promise<boolean> {
