@@ -17,9 +17,9 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 /** A server on a free port over `dataDir` (kept between restarts), with the repository's models. */
-export function startEditorServer(dataDir: string): Promise<RunningServer> {
+export function startEditorServer(dataDir: string, token?: string): Promise<RunningServer> {
   return startServer({
-    port: 0, dataDir, logger: quietLogger,
+    port: 0, dataDir, logger: quietLogger, token,
     engine: {
       outputDir: path.join(dataDir, 'output'), inputDir: path.join(dataDir, 'input'), tempDir: path.join(dataDir, 'tmp'),
       modelsDir: path.resolve('models'), threads: 1,

@@ -319,3 +319,30 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await c.page.context().close();
   });
 });
+
+describe('editor behind a token (Chromium)', { timeout: 60_000 }, () => {
+  it('asks for the token, then opens the workflow that was asked for, collaborates and runs', async () => {
+    const token = 'a-long-enough-test-token-0123';
+    const dataDir = tempDir('sanagraph-editor-token-');
+    const browser = await launchBrowser();
+    const server = await startEditorServer(dataDir, token);
+    try {
+      const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+      await page.goto(`${server.url}/?workflow=demo`);
+      await page.fill('#t', 'wrong');
+      await page.click('button');
+      await page.locator('#m', { hasText: 'Wrong token' }).waitFor();
+      await page.fill('#t', token);
+      await page.click('button');
+      await page.waitForSelector('body[data-ready=true]');
+      assert.equal(await page.locator('sg-node').count(), 7);
+      assert.equal(await page.locator('#connection').innerText(), 'live', 'the collaboration socket got in with the cookie');
+      await page.click('#btn-queue');
+      await page.locator('sg-node[data-node-id="7"] .images img').waitFor({ timeout: 60_000 });
+    } finally {
+      await browser.close();
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
