@@ -21,6 +21,8 @@ export interface HistoryEntry {
   outputs: Record<string, UiOutput>;
   status: HistoryStatus;
   meta: Record<string, NodeMeta>;
+  /** With a distributed queue: the worker that ran the prompt (ours; ComfyUI clients ignore it). */
+  worker?: string;
 }
 
 /** The events ComfyUI keeps in `status.messages` (per-node events are not kept). */

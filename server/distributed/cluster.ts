@@ -133,7 +133,10 @@ export class Cluster {
       this.opts.hub.send('execution_error', record.messages.at(-1)![1], sid);
     }
     // `entry` reads only the status and the outputs of the result.
-    await this.queue.finish(item.promptId, record.entry(item, result as ExecutionResult | undefined));
+    const entry = record.entry(item, result as ExecutionResult | undefined);
+    const worker = value?.worker ?? job.processedBy;
+    if (worker) entry.worker = worker;
+    await this.queue.finish(item.promptId, entry);
     await this.files.forget(item.promptId, value?.fileKeys ?? []);
     this.started.delete(item.promptId);
     await this.opts.hub.flushStatus();
