@@ -1,0 +1,49 @@
+/** Small page helpers: elements by id, the toast, and the workflow-name dialog. */
+
+export const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+export function toast(message: string): void {
+  const el = $('toast');
+  el.textContent = message;
+  el.classList.add('show');
+  clearTimeout((el as unknown as { timer?: number }).timer);
+  (el as unknown as { timer?: number }).timer = window.setTimeout(() => el.classList.remove('show'), 5000);
+}
+
+/** A workflow name, as the server accepts it (server/workflow-store.ts). */
+export const NAME = /^[A-Za-z0-9][A-Za-z0-9 _.()-]{0,99}$/;
+
+/** Asks for a workflow name in a small dialog; says what is wrong with a bad one before closing. */
+export function askName(question: string, suggestion: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const dialog = document.createElement('dialog');
+    dialog.className = 'name-dialog';
+    const form = document.createElement('form');
+    const label = document.createElement('label');
+    label.textContent = question;
+    const input = document.createElement('input');
+    input.value = suggestion;
+    input.size = 40;
+    const hint = document.createElement('div');
+    hint.className = 'hint';
+    const ok = Object.assign(document.createElement('button'), { textContent: 'OK', type: 'submit', className: 'primary' });
+    const cancel = Object.assign(document.createElement('button'), { textContent: 'Cancel', type: 'button' });
+    const close = (value: string | undefined) => { dialog.close(); dialog.remove(); resolve(value); };
+    input.oninput = () => { hint.textContent = ''; };
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      const name = input.value.trim();
+      if (NAME.test(name) && !name.includes('..')) close(name);
+      else hint.textContent = 'Use 1–100 letters, digits, spaces or _ - . ( ), starting with a letter or digit.';
+    };
+    cancel.onclick = () => close(undefined);
+    dialog.addEventListener('cancel', () => close(undefined));
+    dialog.addEventListener('keydown', (e) => e.stopPropagation());
+    form.append(label, input, hint, ok, cancel);
+    dialog.append(form);
+    document.body.append(dialog);
+    dialog.showModal();
+    input.select();
+  });
+}
+
