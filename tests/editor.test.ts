@@ -139,7 +139,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await page.locator('sg-node[data-node-id="5"] .title-edit').fill('My sampler');
     await page.locator('sg-node[data-node-id="5"] .title-edit').press('Enter');
     await waitFor(async () => (await workflowOf(page)).ui.nodes['5'].title === 'My sampler', 'the new title');
-    assert.equal(await page.locator('sg-node[data-node-id="5"] .title').first().innerText().then((t) => t.split('\n')[0]), 'My sampler');
+    await waitFor(async () => (await page.locator('sg-node[data-node-id="5"] .title').first().innerText()).startsWith('My sampler'), 'the new title drawn');
 
     // Drop a link from the sampler's LATENT output into empty space: the search offers LATENT takers.
     const from = await page.locator('sg-node[data-node-id="5"] .output[data-output="0"] .sg-socket').boundingBox();
@@ -186,7 +186,9 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await page.locator(`sg-node[data-node-id="${steps}"]`).waitFor();
     await dragLink(page, steps, 0, '5', 'steps');
     await waitFor(async () => JSON.stringify((await workflowOf(page)).nodes['5'].inputs.steps) === JSON.stringify([steps, 0]), 'the link');
-    assert.match(await page.locator('sg-node[data-node-id="5"] .widget[data-input="steps"]').innerText(), /from PrimitiveInt/);
+    const linked = page.locator('sg-node[data-node-id="5"] .widget.linked[data-input="steps"]');
+    await linked.waitFor(); // drawn after the document changed
+    assert.match(await linked.innerText(), /from PrimitiveInt/);
     assert.equal(await page.locator('sg-node[data-node-id="5"] [name="steps"]').count(), 0, 'no editable value while linked');
     // A STRING into an INT widget is refused like any other type mismatch.
     const text = await page.evaluate(`app.graph.addNode('PrimitiveString', { x: 760, y: 560 })`) as string;
@@ -217,6 +219,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     assert.deepEqual((await workflowOf(page)).nodes, original);
 
     await page.click('#btn-open');
+    await page.locator('.open-dialog').waitFor(); // shown once the lists have loaded
     assert.equal(await page.locator('.open-dialog [data-workflow="demo copy"]').count(), 1, 'the saved copy is listed');
     await page.locator('.open-dialog [data-template="hello"]').click();
     await page.locator('.name-dialog input').fill('my hello');
@@ -267,8 +270,9 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     const both = await workflowOf(a.page);
     assert.equal(both.nodes[na].inputs.value, 11);
     assert.equal(both.nodes[nb].inputs.value, 22);
-    await b.page.locator(`sg-node[data-node-id="${na}"] [name="value"]`).waitFor();
-    assert.equal(await b.page.locator(`sg-node[data-node-id="${na}"] [name="value"]`).inputValue(), '11', 'B renders A\'s widget value');
+    const aValueInB = b.page.locator(`sg-node[data-node-id="${na}"] [name="value"]`);
+    await aValueInB.waitFor();
+    await waitFor(async () => (await aValueInB.inputValue()) === '11', 'B to draw A\'s widget value');
 
     // Presence: B's cursor shows in A, with B's name.
     const bName = await b.page.inputValue('#user-name');
