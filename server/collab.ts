@@ -153,6 +153,7 @@ export class CollabHub {
       if (r?.hub !== this) continue;
       this.save(r.name, doc);
       docs.delete(docName);
+      doc.destroy(); // also stops its awareness timer, which would keep the process alive
     }
     for (const ws of this.wss.clients) ws.terminate();
     this.wss.close();
