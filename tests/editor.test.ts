@@ -200,6 +200,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     const history = await (await fetch(`${server.url}/history/${promptId}`)).json() as Record<string, { prompt: unknown[] }>;
     const sent = history[promptId].prompt[2] as { nodes: Record<string, { inputs: Record<string, unknown> }> };
     assert.deepEqual(sent.nodes['5'].inputs.steps, [steps, 0]);
+    assert.equal((history[promptId].prompt[3] as { workflow?: string }).workflow, 'linked', 'the prompt says which workflow it came from (the queue panel shows it)');
     assert.deepEqual(errors, []);
     await page.context().close();
   });

@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   showStatus(provider.wsconnected ? 'connected' : 'disconnected');
   const presence = new Presence(provider.awareness, view, $('peers'), $<HTMLInputElement>('user-name'));
 
-  const runner = new Runner(view, $('queue-list'), $('gallery'));
+  const runner = new Runner(view, $('queue-list'), $('gallery'), name);
   runner.onToast = toast;
   runner.onFinished = () => {
     // "randomize after each run", as ComfyUI's control_after_generate

@@ -19,7 +19,8 @@ export class Runner {
   /** Called after each run with the seeds to randomise. */
   onFinished: () => void = () => {};
 
-  constructor(private readonly view: GraphView, private readonly queueList: HTMLElement, private readonly gallery: HTMLElement) {}
+  /** @param workflow the open workflow's name: sent with each prompt, shown in everyone's queue panel */
+  constructor(private readonly view: GraphView, private readonly queueList: HTMLElement, private readonly gallery: HTMLElement, private readonly workflow: string) {}
 
   connect(): void {
     const proto = location.protocol === 'https:' ? 'wss' : 'ws';
@@ -36,7 +37,7 @@ export class Runner {
     const res = await fetch('/prompt', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: this.view.graph.toWorkflow(), client_id: clientId }),
+      body: JSON.stringify({ prompt: this.view.graph.toWorkflow(), client_id: clientId, extra_data: { workflow: this.workflow } }),
     });
     const body = await res.json();
     if (!res.ok) {
@@ -141,7 +142,10 @@ export class Runner {
     const row = (item: unknown[], state: 'running' | 'pending') => {
       const div = document.createElement('div');
       div.className = `queue-item ${state}`;
-      div.textContent = `${state === 'running' ? '▶' : '…'} ${String(item[1]).slice(0, 8)}`;
+      const extra = item[3] as { workflow?: unknown; client_id?: unknown } | undefined;
+      const label = typeof extra?.workflow === 'string' ? extra.workflow : String(item[1]).slice(0, 8);
+      div.textContent = `${state === 'running' ? '▶' : '…'} ${label}${extra?.client_id === clientId ? '' : ' (someone else)'}`;
+      div.title = `prompt ${item[1]}`;
       const cancel = document.createElement('button');
       cancel.textContent = state === 'running' ? 'stop' : 'cancel';
       cancel.onclick = () => void (state === 'running'
