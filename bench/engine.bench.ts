@@ -15,7 +15,7 @@ export const nodes = [
     outputs: [], run: ({ x }) => ({ ui: { value: [x] } }) }),
 ];
 
-export function benchEngine(): Engine {
+function engine(): Engine {
   const e = new Engine({ logger: quiet });
   e.registry.register(nodes, 'bench');
   return e;
@@ -55,11 +55,11 @@ export function wide(leaves: number) {
 
 /** Median cold-cache time of one run (a fresh engine each time). */
 async function cold(workflow: ReturnType<typeof chain>, runs: number): Promise<number> {
-  return median(await timeRuns(runs, () => benchEngine().execute(workflow)));
+  return median(await timeRuns(runs, () => engine().execute(workflow)));
 }
 
 async function cachedRerun(workflow: ReturnType<typeof chain>, runs: number): Promise<number> {
-  const e = benchEngine();
+  const e = engine();
   await e.execute(workflow);
   return median(await timeRuns(runs, () => e.execute(workflow)));
 }

@@ -1,11 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { EngineThread } from '../engine/engine-thread.ts';
 import type { EngineEvent } from '../engine/index.ts';
-import { makeTinyModels } from '../tools/make-tiny-models.ts';
+import { tinyModels, tinyWorkflow } from '../tests/tiny-fixtures.ts';
 import { median, round, type Metric } from './util.ts';
 
 /**
@@ -15,14 +14,11 @@ import { median, round, type Metric } from './util.ts';
  */
 async function setup() {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'sanagraph-bench-'));
-  const modelDir = path.join(tmp, 'tiny-random');
-  await makeTinyModels(modelDir, { layout: 'sanagraph' });
   const engine = new EngineThread({
     setup: new URL('../nodes/engine-setup.ts', import.meta.url).href,
     options: { outputDir: path.join(tmp, 'out'), tempDir: path.join(tmp, 'temp') },
   });
-  const wf = JSON.parse(await readFile('workflows/tiny-random.json', 'utf8'));
-  wf.nodes['1'].inputs = { path: modelDir, device: 'cpu' };
+  const wf = await tinyWorkflow(await tinyModels({ layout: 'sanagraph' }));
   delete wf.nodes['8']; // SaveLatent would overlap the decode and blur the Sampler + decode window
   return { engine, wf };
 }

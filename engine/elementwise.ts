@@ -24,20 +24,14 @@ const SIMD_OF: Record<BinaryOp, number> = {
 export class Expr {
   constructor(
     readonly kind: 'input' | 'scalar' | 'const' | BinaryOp,
+    /** The input's or scalar's position, or the constant's float32 value. */
     readonly index = 0,
     readonly a?: Expr,
     readonly b?: Expr,
   ) {}
 }
 
-const constants: number[] = [];
-const asExpr = (x: Expr | number): Expr => (x instanceof Expr ? x : constExpr(x));
-function constExpr(value: number): Expr {
-  const v = Math.fround(value);
-  let index = constants.findIndex((c) => Object.is(c, v));
-  if (index < 0) index = constants.push(v) - 1;
-  return new Expr('const', index);
-}
+const asExpr = (x: Expr | number): Expr => (x instanceof Expr ? x : new Expr('const', Math.fround(x)));
 const binary = (kind: BinaryOp) => (a: Expr | number, b: Expr | number): Expr => new Expr(kind, 0, asExpr(a), asExpr(b));
 
 export const add = binary('add');
@@ -108,13 +102,13 @@ class Emitter {
     const splat = new Map<string, number>();
     for (const e of this.uses.keys()) {
       if (e.kind !== 'scalar' && e.kind !== 'const') continue;
-      const key = `${e.kind}${e.index}`;
+      const key = `${e.kind}${Object.is(e.index, -0) ? '-0' : e.index}`; // −0 is its own constant
       let local = splat.get(key);
       if (local === undefined) {
         local = this.newLocal(ValType.v128);
         splat.set(key, local);
         if (e.kind === 'scalar') this.code.get(this.scalarParam + e.index);
-        else this.code.op(0x43, ...new Uint8Array(Float32Array.of(constants[e.index]).buffer)); // f32.const
+        else this.code.op(0x43, ...new Uint8Array(Float32Array.of(e.index).buffer)); // f32.const
         this.code.simd(SimdOp.f32x4Splat).set(local);
       }
       this.slot.set(e, local);

@@ -1,4 +1,8 @@
 import { z } from 'zod';
+import { detectFormat, fromComfyApi, isRecord, WORKFLOW_FORMAT } from './workflow-formats.ts';
+
+export { detectFormat, fromComfyApi, isLink, toComfyApi, WORKFLOW_FORMAT } from './workflow-formats.ts';
+export type { Link } from './workflow-formats.ts';
 
 /**
  * The workflow file formats.
@@ -13,12 +17,8 @@ import { z } from 'zod';
  * `class_type` and `inputs` is kept under `ui.comfy[<id>]`, its title also under `ui.nodes[<id>].title`.
  *
  * A two-element array `["<id>", <non-negative integer>]` as an input value is always a link.
+ * (The conversions and format detection, which need no schema, live in workflow-formats.ts.)
  */
-export const WORKFLOW_FORMAT = 'sanagraph/workflow@1';
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Node ids are non-empty and free of "." (which separates the ids of expanded nodes). */
 function checkNodeIds(nodes: Record<string, unknown>, ctx: z.RefinementCtx): void {
@@ -54,12 +54,6 @@ export const ComfyApiNodeSchema = z.looseObject({
 export const ComfyApiWorkflowSchema = z.record(z.string(), ComfyApiNodeSchema).superRefine(checkNodeIds);
 export type ComfyApiWorkflow = z.infer<typeof ComfyApiWorkflowSchema>;
 
-export type Link = [string, number];
-
-export function isLink(value: unknown): value is Link {
-  return Array.isArray(value) && value.length === 2 && typeof value[0] === 'string'
-    && Number.isInteger(value[1]) && (value[1] as number) >= 0;
-}
 
 export class WorkflowFormatError extends Error {
   constructor(message: string, readonly issues: string[] = []) {
@@ -79,17 +73,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
     ? `${i ? '.' : ''}${k}` : `[${JSON.stringify(typeof k === 'symbol' ? String(k) : k)}]`)).join('');
 }
 
-/** Which format a parsed JSON value is in, judged from its shape. */
-export function detectFormat(value: unknown): 'native' | 'comfy-api' | 'comfy-ui' | 'unknown' {
-  if (!isRecord(value)) return 'unknown';
-  if (typeof value.format === 'string') return 'native';
-  if (Array.isArray(value.nodes) && 'links' in value) return 'comfy-ui';
-  const entries = Object.values(value);
-  if (entries.length > 0 && entries.every((n) => isRecord(n) && 'class_type' in n)) return 'comfy-api';
-  return 'unknown';
-}
 
-/** Accepts a workflow in any supported format and returns the native form. */
 /**
  * The common case, checked without copying: a native workflow that WorkflowSchema would accept
  * unchanged (no unknown top-level keys to strip, every node with its `inputs`). Zod copies every
@@ -139,35 +123,4 @@ export function parseWorkflow(value: unknown): Workflow {
         `not a workflow: expected {"format": "${WORKFLOW_FORMAT}", "nodes": {...}} or a ComfyUI API workflow `
         + '({"<id>": {"class_type": ..., "inputs": {...}}})');
   }
-}
-
-export function fromComfyApi(api: ComfyApiWorkflow): Workflow {
-  const nodes: Workflow['nodes'] = {};
-  const comfy: Record<string, Record<string, unknown>> = {};
-  const uiNodes: Record<string, { title: string }> = {};
-  for (const [id, node] of Object.entries(api)) {
-    const { class_type, inputs, ...rest } = node;
-    nodes[id] = { type: class_type, inputs };
-    if (Object.keys(rest).length > 0) comfy[id] = rest;
-    const title = (rest._meta as { title?: unknown } | undefined)?.title;
-    if (typeof title === 'string') uiNodes[id] = { title };
-  }
-  const ui: Record<string, unknown> = {};
-  if (Object.keys(comfy).length) ui.comfy = comfy;
-  if (Object.keys(uiNodes).length) ui.nodes = uiNodes;
-  return { format: WORKFLOW_FORMAT, nodes, ...(Object.keys(ui).length ? { ui } : {}) };
-}
-
-export function toComfyApi(workflow: Workflow): ComfyApiWorkflow {
-  const comfy = (isRecord(workflow.ui?.comfy) ? workflow.ui.comfy : {}) as Record<string, Record<string, unknown>>;
-  const uiNodes = (isRecord(workflow.ui?.nodes) ? workflow.ui.nodes : {}) as Record<string, { title?: unknown }>;
-  const api: ComfyApiWorkflow = {};
-  for (const [id, node] of Object.entries(workflow.nodes)) {
-    const { type, inputs } = node;
-    const extra: Record<string, unknown> = isRecord(comfy[id]) ? { ...comfy[id] } : {};
-    const title = uiNodes[id]?.title;
-    if (typeof title === 'string') extra._meta = { ...(isRecord(extra._meta) ? extra._meta : {}), title };
-    api[id] = { inputs, class_type: type, ...extra };
-  }
-  return api;
 }

@@ -119,19 +119,21 @@ function checkSameLength(a: Float32Array, b: Float32Array, what: string): void {
 // The element-wise parts run as WebAssembly SIMD kernels (engine/elementwise.ts): one float32 operation per
 // step of each formula, in the order written, exactly as the scalar float32 arithmetic of diffusers/torch.
 
+/**
+ * The data (x0) prediction from a flow velocity (convert_model_output, dpmsolver++ / flow_prediction):
+ *   x0 = x − σ · v
+ */
+const x0Of = (x: Expr, v: Expr, sigma: Expr): Expr => sub(x, mul(sigma, v));
+
 /** x_next = x + dt · v, and the x0 prediction x − σ · v (reported for previews and for switching solvers). */
 const eulerKernel = elementwise({ name: 'eulerStep', inputs: ['x', 'v'], scalars: ['dt', 'sigma'] },
-  ({ x, v, dt, sigma }) => [add(x, mul(dt, v)), sub(x, mul(sigma, v))]);
+  ({ x, v, dt, sigma }) => [add(x, mul(dt, v)), x0Of(x, v, sigma)]);
 
 /**
  * One flow Euler step (FlowMatchEulerDiscreteScheduler.step, stochastic_sampling=False), float32:
  *   dt = σ_next − σ;   x_next = x + dt · v
  */
-export function eulerStep(sample: Float32Array, velocity: Float32Array, sigma: number, sigmaNext: number): Float32Array {
-  return eulerWithX0(sample, velocity, sigma, sigmaNext).prev;
-}
-
-function eulerWithX0(sample: Float32Array, velocity: Float32Array, sigma: number, sigmaNext: number): { prev: Float32Array; x0: Float32Array } {
+function eulerStep(sample: Float32Array, velocity: Float32Array, sigma: number, sigmaNext: number): { prev: Float32Array; x0: Float32Array } {
   checkSameLength(sample, velocity, 'eulerStep velocity');
   const [prev, x0] = eulerKernel.run([sample, velocity], [f32(f32(sigmaNext) - f32(sigma)), sigma]);
   return { prev, x0 };
@@ -146,18 +148,6 @@ function lambda(sigma: number): number {
   return f32(f32(Math.log(f32(1 - sigma))) - f32(Math.log(sigma)));
 }
 
-/**
- * The data (x0) prediction from a flow velocity (convert_model_output, dpmsolver++ / flow_prediction):
- *   x0 = x − σ · v
- */
-const x0Of = (x: Expr, v: Expr, sigma: Expr): Expr => sub(x, mul(sigma, v));
-
-const x0Kernel = elementwise({ name: 'dpmX0', inputs: ['x', 'v'], scalars: ['sigma'] }, ({ x, v, sigma }) => [x0Of(x, v, sigma)]);
-
-export function dpmX0(sample: Float32Array, velocity: Float32Array, sigma: number): Float32Array {
-  checkSameLength(sample, velocity, 'dpmX0 velocity');
-  return x0Kernel.run([sample, velocity], [sigma])[0];
-}
 
 /**
  * Which update step `stepIndex` of `steps` uses (DPMSolverMultistepScheduler.step, solver_order=2):
@@ -166,7 +156,7 @@ export function dpmX0(sample: Float32Array, velocity: Float32Array, sigma: numbe
  * final_sigmas_type == "zero") — with "zero" that holds for every step count); second order otherwise.
  * (`lower_order_second` only matters for solver_order 3.)
  */
-export function dpmSolverOrder(stepIndex: number, steps: number, hasPrevX0: boolean): 1 | 2 {
+function dpmSolverOrder(stepIndex: number, steps: number, hasPrevX0: boolean): 1 | 2 {
   return !hasPrevX0 || stepIndex === steps - 1 ? 1 : 2;
 }
 
@@ -273,7 +263,7 @@ export function schedulerStep(
   }
   if (name === 'flow_euler') {
     checkStepIndex(stepIndex, sigmas);
-    return eulerWithX0(sample, velocity, sigmas[stepIndex], sigmas[stepIndex + 1]);
+    return eulerStep(sample, velocity, sigmas[stepIndex], sigmas[stepIndex + 1]);
   }
   throw new RangeError(`unknown scheduler '${String(name)}'; expected one of ${SCHEDULERS.join(', ')}`);
 }

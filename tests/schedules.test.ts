@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import {
-  dpmSolverStep, dpmX0, eulerStep, flowDpmSchedule, flowEulerSchedule, makeSchedule,
+  dpmSolverStep, flowDpmSchedule, flowEulerSchedule, makeSchedule,
   schedulerStep, SCHEDULERS, type SchedulerName,
 } from '../nodes/schedules.ts';
 
@@ -51,7 +51,7 @@ function sample(name: SchedulerName, steps: number, shift: number) {
       prevX0 = r.x0;
       x = r.prev;
     } else {
-      x = eulerStep(x, v, sigmas[i], sigmas[i + 1]);
+      x = schedulerStep('flow_euler', x, v, null, i, sigmas).prev;
     }
     latents.push(x);
   }
@@ -142,7 +142,7 @@ describe('DPM-Solver++(2M) step APIs', () => {
     assert.deepEqual([x, v, prev], copies);
     const e = schedulerStep('flow_euler', x, v, null, 2, sigmas);
     assert.deepEqual([x, v], copies.slice(0, 2));
-    assert.deepEqual(e.x0, dpmX0(x, v, sigmas[2]), 'Euler also reports the x0 prediction');
+    assert.deepEqual(e.x0, dpmSolverStep(x, v, null, 2, sigmas).x0, 'Euler also reports the x0 prediction');
   });
 
   it('the second-order update differs from the first-order one (the history is used)', () => {

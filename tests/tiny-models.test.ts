@@ -6,10 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import { Tokenizer } from '@huggingface/tokenizers';
 import * as ort from 'onnxruntime-node';
 import { makeTinyModels, type TinyModelOptions } from '../tools/make-tiny-models.ts';
-import { f16BitsToF32, f32ToF16Bits, fromF16Array, mulberry32, toF16Array } from '../tools/onnx/graph.ts';
+import { fromHalfBits as f16BitsToF32, toHalfBits as f32ToF16Bits } from '../engine/tensor.ts';
+import { DIFFUSERS_COMPLEX_HUMAN_INSTRUCTION } from '../nodes/pipeline-folder.ts';
+import { fromF16Array, mulberry32, toF16Array } from '../tools/onnx/graph.ts';
 import { encodeModel } from '../tools/onnx/protobuf.ts';
 import {
-  DIFFUSERS_COMPLEX_HUMAN_INSTRUCTION, TEST_PROMPT, tinyTextEncoderVocabSize, type Layout,
+  TEST_PROMPT, tinyTextEncoderVocabSize, type Layout,
 } from '../tools/onnx/sana-tiny.ts';
 
 ort.env.logLevel = 'error';

@@ -1,34 +1,32 @@
-import { WORKFLOW_FORMAT, type NativeWorkflow } from './workflow-doc.ts';
+import { detectFormat, fromComfyApi, isRecord, toComfyApi as comfyApiOf, WORKFLOW_FORMAT } from '../../engine/workflow-formats.ts';
+import type { ComfyApiWorkflow } from '../../engine/workflow.ts';
+import type { NativeWorkflow } from './workflow-doc.ts';
 
-/** Import and export: native and ComfyUI API JSON, and the workflow embedded in our PNGs. */
-
-type ComfyApi = Record<string, { class_type: string; inputs?: Record<string, unknown>; _meta?: { title?: string } }>;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+/**
+ * Import and export: native and ComfyUI API JSON (converted by the engine's own functions, so
+ * what a ComfyUI node carries besides its inputs survives the round trip), and the workflow
+ * embedded in our PNGs.
+ */
 
 /** A workflow in either format, as native; throws with what is wrong. */
 export function toNative(data: unknown): NativeWorkflow {
-  if (isRecord(data) && data.format === WORKFLOW_FORMAT && isRecord(data.nodes)) return data as unknown as NativeWorkflow;
-  if (isRecord(data) && Object.values(data).length && Object.values(data).every((n) => isRecord(n) && typeof n.class_type === 'string')) {
-    const api = data as ComfyApi;
-    const nodes: NativeWorkflow['nodes'] = {};
-    const uiNodes: Record<string, { title: string }> = {};
-    for (const [id, n] of Object.entries(api)) {
-      nodes[id] = { type: n.class_type, inputs: n.inputs ?? {} };
-      if (n._meta?.title) uiNodes[id] = { title: n._meta.title };
+  switch (detectFormat(data)) {
+    case 'native': {
+      const { format, nodes } = data as { format: unknown; nodes: unknown };
+      if (format === WORKFLOW_FORMAT && isRecord(nodes)) return data as NativeWorkflow;
+      throw new Error(`unsupported workflow format "${String(format)}": this version reads "${WORKFLOW_FORMAT}"`);
     }
-    return { format: WORKFLOW_FORMAT, nodes, ui: { nodes: uiNodes } };
+    case 'comfy-api':
+      return fromComfyApi(data as ComfyApiWorkflow) as NativeWorkflow;
+    case 'comfy-ui':
+      throw new Error('this is a ComfyUI editor save file: export it from ComfyUI with "Export (API)" and import that');
+    default:
+      throw new Error(`not a workflow: expected {"format": "${WORKFLOW_FORMAT}", "nodes": …} or ComfyUI's API format`);
   }
-  throw new Error(`not a workflow: expected {"format": "${WORKFLOW_FORMAT}", "nodes": …} or ComfyUI's API format`);
 }
 
-export function toComfyApi(wf: NativeWorkflow): ComfyApi {
-  const ui = (wf.ui?.nodes ?? {}) as Record<string, { title?: string }>;
-  return Object.fromEntries(Object.entries(wf.nodes).map(([id, n]) => [id, {
-    class_type: n.type, inputs: n.inputs, ...(ui[id]?.title ? { _meta: { title: ui[id].title } } : {}),
-  }]));
+export function toComfyApi(workflow: NativeWorkflow): ComfyApiWorkflow {
+  return comfyApiOf(workflow);
 }
 
 /** The `workflow` text chunk of a PNG written by SaveImage (tEXt, or uncompressed iTXt). */

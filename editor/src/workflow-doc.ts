@@ -1,4 +1,5 @@
 import * as Y from 'yjs';
+import { isLink, WORKFLOW_FORMAT } from '../../engine/workflow-formats.ts';
 
 /**
  * The shared document of one workflow, as the editor and the server both read it.
@@ -25,7 +26,6 @@ export interface NativeWorkflow {
   ui?: Record<string, unknown>;
 }
 
-export const WORKFLOW_FORMAT = 'sanagraph/workflow@1';
 
 export interface WorkflowDoc {
   doc: Y.Doc;
@@ -47,8 +47,6 @@ export function workflowDoc(doc: Y.Doc): WorkflowDoc {
 
 export const linkKey = (to: string, input: string): string => `${to}:${input}`;
 
-const isLink = (v: unknown): v is [string, number] =>
-  Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && Number.isInteger(v[1]) && (v[1] as number) >= 0;
 
 /** A new node's Y.Map (not yet in the document). */
 export function nodeMap(type: string, inputs: Record<string, unknown>, title?: string): Y.Map<unknown> {

@@ -42,9 +42,6 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-// The engine's float16 conversion (round to nearest even, as torch's .half()), under the names the tools use.
-export { toHalfBits as f32ToF16Bits, fromHalfBits as f16BitsToF32 } from '../../engine/tensor.ts';
-
 /** onnxruntime-node on Node 20 has no Float16Array: fp16 tensors are Uint16Array bit patterns. */
 export function toF16Array(values: ArrayLike<number>): Uint16Array {
   const out = new Uint16Array(values.length);

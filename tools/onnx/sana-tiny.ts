@@ -471,9 +471,6 @@ function gemmaLayer(g: GraphBuilder, cfg: TextEncoderConfig, x: string, bias: st
 // ---------------------------------------------------------------------------------------------
 // Tokenizer
 
-/** diffusers' default instruction: only used here as vocabulary, so the tiny tokenizer covers it. */
-export { DIFFUSERS_COMPLEX_HUMAN_INSTRUCTION } from '../../nodes/pipeline-folder.ts';
-
 /** The test sentence used across the project. */
 export const TEST_PROMPT = 'a large red circle in the center on a blue background';
 

@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { decode } from 'fast-png';
 import * as ort from 'onnxruntime-node';
+import { parseNpy } from '../../../engine/tensor-files.ts';
 import { TextTokenizer, tokenizePrompt } from '../../../nodes/tokenizer.ts';
 
 const dir = process.argv[2] ?? '/tmp/sg-demo-parity';
@@ -16,20 +17,7 @@ const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'
 const modelDir: string = manifest.modelDir;
 let failures = 0;
 
-function readNpy(file: string): { dims: number[]; data: Float32Array | BigInt64Array | Uint8Array } {
-  const buf = readFileSync(file);
-  const headerLen = buf.readUInt16LE(8);
-  const header = buf.subarray(10, 10 + headerLen).toString('latin1');
-  const descr = /'descr':\s*'([^']+)'/.exec(header)![1];
-  const dims = /'shape':\s*\(([^)]*)\)/.exec(header)![1].split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-  const body = buf.subarray(10 + headerLen);
-  const bytes = new Uint8Array(body.byteLength);
-  bytes.set(body);
-  if (descr === '<f4') return { dims, data: new Float32Array(bytes.buffer) };
-  if (descr === '<i8') return { dims, data: new BigInt64Array(bytes.buffer) };
-  if (descr === '|u1') return { dims, data: bytes };
-  throw new Error(`unsupported npy dtype ${descr}`);
-}
+const readNpy = (file: string) => parseNpy(readFileSync(file), file);
 
 // 1. tokenizer
 const tok = await TextTokenizer.load(path.join(modelDir, 'tokenizer.json'));
@@ -45,8 +33,8 @@ for (const c of manifest.cases as { name: string; model: string; inputs: Record<
   const session = await ort.InferenceSession.create(c.model, { executionProviders: ['cpu'], intraOpNumThreads: 2 });
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, file] of Object.entries(c.inputs)) {
-    const { dims, data } = readNpy(path.join(dir, file));
-    feeds[name] = new ort.Tensor(data instanceof BigInt64Array ? 'int64' : 'float32', data as Float32Array, dims);
+    const { dtype, dims, data } = readNpy(path.join(dir, file));
+    feeds[name] = new ort.Tensor(dtype as 'float32', data as Float32Array, [...dims]);
   }
   const out = await session.run(feeds);
   for (const [name, file] of Object.entries(c.outputs)) {

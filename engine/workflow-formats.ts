@@ -1,0 +1,59 @@
+import type { ComfyApiWorkflow, Workflow } from './workflow.ts';
+
+/**
+ * The workflow formats' plain-data parts, without the zod schemas (engine/workflow.ts): the
+ * browser editor bundles this module, and the schema types are imported as types only.
+ */
+export const WORKFLOW_FORMAT = 'sanagraph/workflow@1';
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export type Link = [string, number];
+
+export function isLink(value: unknown): value is Link {
+  return Array.isArray(value) && value.length === 2 && typeof value[0] === 'string'
+    && Number.isInteger(value[1]) && (value[1] as number) >= 0;
+}
+
+/** Which format a parsed JSON value is in, judged from its shape. */
+export function detectFormat(value: unknown): 'native' | 'comfy-api' | 'comfy-ui' | 'unknown' {
+  if (!isRecord(value)) return 'unknown';
+  if (typeof value.format === 'string') return 'native';
+  if (Array.isArray(value.nodes) && 'links' in value) return 'comfy-ui';
+  const entries = Object.values(value);
+  if (entries.length > 0 && entries.every((n) => isRecord(n) && 'class_type' in n)) return 'comfy-api';
+  return 'unknown';
+}
+
+export function fromComfyApi(api: ComfyApiWorkflow): Workflow {
+  const nodes: Workflow['nodes'] = {};
+  const comfy: Record<string, Record<string, unknown>> = {};
+  const uiNodes: Record<string, { title: string }> = {};
+  for (const [id, node] of Object.entries(api)) {
+    const { class_type, inputs, ...rest } = node;
+    nodes[id] = { type: class_type, inputs };
+    if (Object.keys(rest).length > 0) comfy[id] = rest;
+    const title = (rest._meta as { title?: unknown } | undefined)?.title;
+    if (typeof title === 'string') uiNodes[id] = { title };
+  }
+  const ui: Record<string, unknown> = {};
+  if (Object.keys(comfy).length) ui.comfy = comfy;
+  if (Object.keys(uiNodes).length) ui.nodes = uiNodes;
+  return { format: WORKFLOW_FORMAT, nodes, ...(Object.keys(ui).length ? { ui } : {}) };
+}
+
+export function toComfyApi(workflow: Workflow): ComfyApiWorkflow {
+  const comfy = (isRecord(workflow.ui?.comfy) ? workflow.ui.comfy : {}) as Record<string, Record<string, unknown>>;
+  const uiNodes = (isRecord(workflow.ui?.nodes) ? workflow.ui.nodes : {}) as Record<string, { title?: unknown }>;
+  const api: ComfyApiWorkflow = {};
+  for (const [id, node] of Object.entries(workflow.nodes)) {
+    const { type, inputs } = node;
+    const extra: Record<string, unknown> = isRecord(comfy[id]) ? { ...comfy[id] } : {};
+    const title = uiNodes[id]?.title;
+    if (typeof title === 'string') extra._meta = { ...(isRecord(extra._meta) ? extra._meta : {}), title };
+    api[id] = { inputs, class_type: type, ...extra };
+  }
+  return api;
+}
