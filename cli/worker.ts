@@ -5,6 +5,7 @@ import { stderrLogger } from '../engine/engine.ts';
 import type { EngineSetupOptions } from '../nodes/engine-setup.ts';
 import { checkQueueUrl, QueueConnectionError, reachRedis } from '../server/distributed/connection.ts';
 import { PromptWorker } from '../server/distributed/worker.ts';
+import { stopOnSignal } from '../server/stop-on-signal.ts';
 
 /**
  * `sanagraph worker --queue redis://host:port`: runs prompts from a server's distributed queue
@@ -38,17 +39,7 @@ export async function workerCommand(opts: WorkerCommandOptions): Promise<number>
     console.error(`error: ${e.message}`);
     return 1;
   }
-  const stopped = new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      process.once('SIGINT', () => process.exit(130)); // a second Ctrl+C does not wait
-      console.error(`${signal}: stopping (the running prompt, if any, goes back to the queue)`);
-      worker.close().then(resolve, (e) => { console.error(e); resolve(); });
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  const stopped = stopOnSignal(() => worker.close(), 'the running prompt, if any, goes back to the queue');
   console.log(`sanagraph worker ${worker.id} taking prompts from ${opts.queue}`);
   await stopped;
   cleanup();

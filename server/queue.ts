@@ -35,6 +35,12 @@ export interface NewPrompt {
 /** ComfyUI's queue item: `[number, prompt_id, prompt, extra_data, outputs_to_execute]`. */
 export type QueueTuple = [number, string, Record<string, unknown>, Record<string, unknown>, string[]];
 
+/** The WebSocket client a prompt's events go to (`client_id` in its extra data), if any. */
+export function clientIdOf(p: Pick<QueuedPrompt, 'extraData'>): string | undefined {
+  const id = p.extraData.client_id;
+  return typeof id === 'string' && id ? id : undefined;
+}
+
 export function toTuple(p: QueuedPrompt): QueueTuple {
   return [p.number, p.promptId, p.prompt, p.extraData, p.outputsToExecute];
 }

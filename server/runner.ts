@@ -3,7 +3,7 @@ import type { ExecutionResult } from '../engine/executor.ts';
 import type { Logger } from '../engine/node.ts';
 import type { EngineHost } from './engine-host.ts';
 import { RunRecord } from './history.ts';
-import type { PromptQueue, QueuedPrompt } from './queue.ts';
+import { clientIdOf, type PromptQueue, type QueuedPrompt } from './queue.ts';
 import type { ClientHub } from './ws.ts';
 
 /**
@@ -86,7 +86,7 @@ export class PromptRunner {
   private async runOne(item: QueuedPrompt): Promise<void> {
     const controller = new AbortController();
     this.current = { item, controller };
-    const sid = typeof item.extraData.client_id === 'string' && item.extraData.client_id ? item.extraData.client_id : undefined;
+    const sid = clientIdOf(item);
     const record = new RunRecord();
     let result: ExecutionResult | undefined;
     try {

@@ -14,6 +14,7 @@ import { PromptRunner } from './runner.ts';
 import { DataDirInUseError, SqliteQueue } from './sqlite-queue.ts';
 import { WorkflowStore } from './workflow-store.ts';
 import { ClientHub } from './ws.ts';
+import { stopOnSignal } from './stop-on-signal.ts';
 import { CollabHub } from './collab.ts';
 import { TEMPLATES_DIR } from './static-dirs.ts';
 
@@ -192,17 +193,7 @@ export async function serve(opts: ServerOptions): Promise<number> {
     throw e;
   }
   // Handlers first, then the line that tells a supervisor (or a test) that we are up.
-  const stopped = new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      process.once('SIGINT', () => process.exit(130)); // a second Ctrl+C does not wait
-      console.error(`${signal}: stopping (the running prompt, if any, will run again at the next start)`);
-      server.close().then(resolve, (e) => { console.error(e); resolve(); });
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  const stopped = stopOnSignal(() => server.close(), 'the running prompt, if any, will run again at the next start');
   console.log(`sanagraph server listening on ${server.url}`);
   await stopped;
   // Whatever still holds the event loop (a stuck client socket) must not keep a stopped server alive.

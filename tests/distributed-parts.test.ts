@@ -7,6 +7,9 @@ import { parseWorkflow } from '../engine/workflow.ts';
 import { applyDevice, betterWorker, loadedPipelines, pipelinesOf } from '../server/distributed/affinity.ts';
 import { checkQueueUrl, QueueConnectionError } from '../server/distributed/connection.ts';
 import { FileReceiver, FileSender } from '../server/distributed/file-transfer.ts';
+import { RedisQueue } from '../server/distributed/redis-queue.ts';
+import { listWorkers, publishWorker, removeWorker } from '../server/distributed/worker-registry.ts';
+import { DuplicatePromptError, QueueFullError } from '../server/queue.ts';
 import { jobIdOf, keys, type WorkerInfo } from '../server/distributed/protocol.ts';
 import { tempDir } from './helpers.ts';
 import { RedisProcess } from './server-fixtures/cluster.ts';
@@ -64,6 +67,53 @@ describe('output files through Redis', () => {
   it('says which file is gone when its bytes expired', async () => {
     const sent = { images: [{ filename: 'x_00001.png', subfolder: '', type: 'output', ref: { key: keys.file('p2', 'a', '1.images.0'), slot: '1.images.0' } }] };
     await assert.rejects(new FileReceiver(client, roots('server')).resolve('p2', sent, '1'), /output file x_00001.png of prompt p2 is no longer in Redis/);
+  });
+});
+
+describe('the prompt queue on BullMQ, and the worker registry', () => {
+  let redis: RedisProcess;
+  let client: Redis;
+  let queue: RedisQueue;
+  const history = { finish: async () => {} };
+  const prompt = (promptId: string, front = false) => ({ promptId, prompt: { format: 'sanagraph/workflow@1', nodes: {} }, extraData: { client_id: 'c' }, outputsToExecute: [], front });
+
+  before(async () => {
+    redis = await RedisProcess.start();
+    client = redis.client();
+    queue = new RedisQueue(redis.url, client, history, { maxPending: 3 });
+  });
+  after(async () => {
+    await queue?.close();
+    client?.disconnect();
+    await redis?.close();
+  });
+
+  it('queues in order (front first), refuses duplicates and a full queue, removes and clears pending prompts', async () => {
+    await queue.enqueue(prompt('a'));
+    await queue.enqueue(prompt('b'));
+    await assert.rejects(queue.enqueue(prompt('a')), DuplicatePromptError);
+    await queue.enqueue(prompt('first', true));
+    await assert.rejects(queue.enqueue(prompt('d')), QueueFullError);
+    const listed = await queue.list();
+    assert.deepEqual(listed.pending.map((p) => p.promptId), ['first', 'a', 'b']);
+    assert.deepEqual(listed.pending[1], { number: 0, promptId: 'a', prompt: prompt('a').prompt, extraData: { client_id: 'c' }, outputsToExecute: [] });
+    assert.equal(await queue.remove(['a', 'nope']), 1);
+    assert.equal(await queue.remaining(), 2);
+    assert.equal(await queue.clear(), 2);
+    assert.equal(await queue.remaining(), 0);
+    assert.deepEqual((await queue.list()).pending, []);
+  });
+
+  it('lists live workers without scanning Redis, and forgets those whose heartbeat expired', async () => {
+    const info = (id: string): WorkerInfo => ({ id, host: 'h', pid: 1, device: 'cpu', current_prompt: null, loaded_models: [], pipelines: [], jobs_done: 0, started_at: 0, seen_at: 0 });
+    await publishWorker(client, info('w2'));
+    await publishWorker(client, info('w1'));
+    assert.deepEqual((await listWorkers(client)).map((w) => w.id), ['w1', 'w2']);
+    await client.del(keys.worker('w2')); // as if its key had expired
+    assert.deepEqual((await listWorkers(client)).map((w) => w.id), ['w1']);
+    await removeWorker(client, 'w1');
+    assert.deepEqual(await listWorkers(client), []);
+    assert.equal(await client.scard(keys.workerIds), 0, 'the id set is cleaned up too');
   });
 });
 

@@ -36,7 +36,13 @@ export function loadedPipelines(known: Map<string, string>, loadedModelPaths: st
 
 /** Another idle worker that holds every pipeline the prompt needs, if `me` does not. */
 export function betterWorker(me: WorkerInfo, workers: WorkerInfo[], needed: string[]): WorkerInfo | undefined {
-  const holds = (w: WorkerInfo) => needed.every((p) => w.pipelines.includes(p));
-  if (needed.length === 0 || holds(me)) return undefined;
-  return workers.find((w) => w.id !== me.id && w.current_prompt === null && holds(w));
+  if (!couldDoBetter(me, needed)) return undefined;
+  return workers.find((w) => w.id !== me.id && w.current_prompt === null && holdsAll(w, needed));
+}
+
+const holdsAll = (w: WorkerInfo, needed: string[]) => needed.every((p) => w.pipelines.includes(p));
+
+/** Whether another worker could suit the prompt better: it needs models and `me` lacks some. */
+export function couldDoBetter(me: WorkerInfo, needed: string[]): boolean {
+  return needed.length > 0 && !holdsAll(me, needed);
 }

@@ -8,6 +8,7 @@ import type { ClientHub } from '../ws.ts';
 import { bullConnection, redisClient } from './connection.ts';
 import { FileReceiver } from './file-transfer.ts';
 import { keys, PREFIX, QUEUE_NAME, type ControlMessage, type EventMessage, type JobData, type JobResult, type WorkerInfo } from './protocol.ts';
+import { clientIdOf } from '../queue.ts';
 import { RedisQueue, toPrompt, type FinishedHistory } from './redis-queue.ts';
 import { listWorkers } from './worker-registry.ts';
 
@@ -116,7 +117,7 @@ export class Cluster {
     const state = job && await job.getState();
     if (!job || (state !== 'completed' && state !== 'failed')) return; // gone already, or to be retried
     const item = toPrompt(job);
-    const sid = typeof item.extraData.client_id === 'string' && item.extraData.client_id ? item.extraData.client_id : undefined;
+    const sid = clientIdOf(item);
     const record = new RunRecord();
     let result: Pick<ExecutionResult, 'status' | 'outputs'> | undefined;
     const value = job.returnvalue;

@@ -1,5 +1,6 @@
 import type { UiOutput } from '../../engine/node.ts';
 import type { HistoryStatus, NodeMeta } from '../history.ts';
+import type { QueuedPrompt } from '../queue.ts';
 
 /**
  * What the server and the workers exchange through Redis. BullMQ holds the prompts (queue
@@ -13,7 +14,8 @@ export const keys = {
   number: `${PREFIX}:number`,
   /** One per live worker, with a TTL: its WorkerInfo as JSON. */
   worker: (id: string) => `${PREFIX}:worker:${id}`,
-  workerPattern: `${PREFIX}:worker:*`,
+  /** The ids of the workers that have announced themselves (some may have expired since). */
+  workerIds: `${PREFIX}:workers`,
   /** An output file's bytes, written by a worker, read (then deleted) by the server. */
   file: (promptId: string, attempt: string, slot: string) => `${PREFIX}:file:${encodeURIComponent(promptId)}:${attempt}:${slot}`,
   /** The server's record of the files it stored for a prompt: slot → StoredFile. */
@@ -33,12 +35,8 @@ export function jobIdOf(promptId: string): string {
   return /^\d+$/.test(promptId) || promptId.includes(':') || promptId.startsWith('enc.') ? `enc.${encodeURIComponent(promptId)}` : promptId;
 }
 
-export interface JobData {
-  promptId: string;
-  number: number;
-  prompt: Record<string, unknown>;
-  extraData: Record<string, unknown>;
-  outputsToExecute: string[];
+/** A queued prompt as a BullMQ job carries it. */
+export interface JobData extends QueuedPrompt {
   /** Set once a worker has passed the prompt on to one that holds its models (affinity.ts). */
   passed?: boolean;
 }

@@ -43,10 +43,10 @@ export class RedisQueue implements PromptQueue {
   }
 
   async enqueue(p: NewPrompt): Promise<QueuedPrompt> {
-    const pending = await this.bull.getJobCountByTypes(...PENDING);
-    if (pending >= this.options.maxPending) throw new QueueFullError(this.options.maxPending);
     const jobId = jobIdOf(p.promptId);
-    if (await this.bull.getJob(jobId)) throw new DuplicatePromptError(p.promptId);
+    const [pending, existing] = await Promise.all([this.bull.getJobCountByTypes(...PENDING), this.bull.getJob(jobId)]);
+    if (pending >= this.options.maxPending) throw new QueueFullError(this.options.maxPending);
+    if (existing) throw new DuplicatePromptError(p.promptId);
     let number = p.number;
     if (number === undefined) {
       const counter = (await this.redis.incr(keys.number)) - 1;
@@ -56,7 +56,7 @@ export class RedisQueue implements PromptQueue {
     // Resolves once Redis has the job: accepted means stored (as durable as Redis is configured).
     await this.bull.add('prompt', data, { jobId, lifo: p.front === true, attempts: JOB_ATTEMPTS, backoff: { type: 'fixed', delay: 1000 } });
     this.changed();
-    return { number, promptId: p.promptId, prompt: p.prompt, extraData: p.extraData, outputsToExecute: p.outputsToExecute };
+    return data;
   }
 
   /** Workers take the prompts; the server's own runner never does. Resolves when `signal` aborts. */
@@ -106,8 +106,12 @@ export class RedisQueue implements PromptQueue {
     return removed;
   }
 
+  /** Empties the pending queue in one step (BullMQ's drain: waiting, prioritized and delayed jobs). */
   async clear(): Promise<number> {
-    return this.remove((await this.pendingJobs()).map((job) => job.data.promptId));
+    const pending = await this.bull.getJobCountByTypes(...PENDING);
+    await this.bull.drain(true);
+    if (pending) this.changed();
+    return pending;
   }
 
   subscribe(listener: () => void): () => void {
@@ -121,6 +125,6 @@ export class RedisQueue implements PromptQueue {
 }
 
 export function toPrompt(job: Job<JobData, JobResult>): QueuedPrompt {
-  const d = job.data;
-  return { number: d.number, promptId: d.promptId, prompt: d.prompt, extraData: d.extraData, outputsToExecute: d.outputsToExecute };
+  const { passed: _passed, ...prompt } = job.data;
+  return prompt;
 }

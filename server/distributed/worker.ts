@@ -13,7 +13,7 @@ import { parseWorkflow, WorkflowFormatError, type Workflow } from '../../engine/
 import type { EngineSetupOptions } from '../../nodes/engine-setup.ts';
 import { EngineHost } from '../engine-host.ts';
 import { RunRecord } from '../history.ts';
-import { applyDevice, betterWorker, loadedPipelines, PASS_PAUSE_MS, pipelinesOf } from './affinity.ts';
+import { applyDevice, betterWorker, couldDoBetter, loadedPipelines, PASS_PAUSE_MS, pipelinesOf } from './affinity.ts';
 import { bullConnection, redisClient } from './connection.ts';
 import { FileSender } from './file-transfer.ts';
 import {
@@ -21,6 +21,7 @@ import {
   type ControlMessage, type EventMessage, type JobData, type JobResult, type WorkerInfo,
 } from './protocol.ts';
 import { HEARTBEAT_MS, listWorkers, publishWorker, removeWorker } from './worker-registry.ts';
+import { clientIdOf } from '../queue.ts';
 
 /**
  * A worker: takes prompts from the BullMQ queue, one at a time, and runs them on its own engine
@@ -149,6 +150,7 @@ export class PromptWorker {
     if (job.data.passed || !token) return false;
     const needed = pipelinesOf(workflow);
     for (const p of needed) this.pipelinePaths.set(p, path.resolve(this.modelsDir, p));
+    if (!couldDoBetter(this.info, needed)) return false; // the usual case: no need to ask Redis who else is there
     const other = betterWorker(this.info, await listWorkers(this.redis), needed);
     if (!other) return false;
     this.opts.logger.debug(`worker ${this.id}: prompt ${job.data.promptId} goes to ${other.id}, which holds its models`);
@@ -166,7 +168,7 @@ export class PromptWorker {
     signal?.addEventListener('abort', () => controller.abort(), { once: true });
     this.current = { promptId: data.promptId, controller };
     this.beat();
-    const sid = typeof data.extraData.client_id === 'string' && data.extraData.client_id ? data.extraData.client_id : undefined;
+    const sid = clientIdOf(data);
     const files = new FileSender(this.redis, data.promptId, randomUUID().slice(0, 8), this.roots);
     const record = new RunRecord();
     // Events leave in the order they happened, in batches: whatever arrives while one update is
