@@ -1,9 +1,8 @@
 import { rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { tempDir } from '../tests/helpers.ts';
-import { RedisProcess, spawnServer, spawnUntil, spawnWorker, stop, type Child } from '../tests/server-fixtures/cluster.ts';
-import { cheapPrompt, CUSTOM_NODES, postJson, WsClient } from '../tests/server-fixtures/harness.ts';
+import { RedisProcess, spawnServer, spawnWorker, stop, type Child } from '../tests/server-fixtures/cluster.ts';
+import { cheapPrompt, postJson, WsClient } from '../tests/server-fixtures/harness.ts';
 import { tinyModels, tinyWorkflow } from '../tests/tiny-fixtures.ts';
 import { median, round, type Metric } from './util.ts';
 
@@ -95,12 +94,9 @@ async function latency(url: string): Promise<number> {
 
 async function singleProcessLatency(): Promise<number> {
   const dataDir = tempDir('sanagraph-bench-local-');
-  const server = await spawnUntil(process.execPath, [
-    'bin/sanagraph.js', 'serve', '--port', '0', '--data-dir', dataDir, '--custom-nodes', CUSTOM_NODES,
-    '--output-dir', path.join(dataDir, 'output'), '--input-dir', path.join(dataDir, 'input'),
-  ], /listening on (http:\/\/\S+)/);
+  const server = await spawnServer(undefined, dataDir); // the same server, without --queue
   try {
-    return await latency(server.match[1]);
+    return await latency(server.url);
   } finally {
     await stop(server);
     rmSync(dataDir, { recursive: true, force: true });

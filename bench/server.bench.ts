@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import type { Logger } from '../engine/index.ts';
-import { startServer, type RunningServer } from '../server/serve.ts';
+import type { RunningServer } from '../server/serve.ts';
+import { cheapPrompt, startTestServer, waitForIdle } from '../tests/server-fixtures/harness.ts';
 import { round, type Metric } from './util.ts';
 
 /**
@@ -15,33 +12,17 @@ import { round, type Metric } from './util.ts';
  * - `server.ws_fanout_ms`: p95 delay from the server sending a `progress` event to its receipt
  *   by each of 200 WebSocket clients (which run on a worker thread, with their own event loop).
  */
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const CLIENTS = 20;
 const SECONDS = 5;
 const SOCKETS = 200;
 const EVENTS = 50;
 
-const prompt = {
-  format: 'sanagraph/workflow@1',
-  nodes: {
-    1: { type: 'PrimitiveInt', inputs: { value: 42 } },
-    2: { type: 'FormatText', inputs: { template: 'n={}', value: ['1', 0] } },
-    3: { type: 'ShowText', inputs: { text: ['2', 0] } },
-  },
-};
-
-async function idle(url: string): Promise<void> {
-  for (;;) {
-    const info = await (await fetch(`${url}/prompt`)).json() as { exec_info: { queue_remaining: number } };
-    if (info.exec_info.queue_remaining === 0) return;
-    await sleep(20);
-  }
-}
+const prompt = cheapPrompt(42);
 
 async function promptRps(server: RunningServer): Promise<number> {
   const post = () => fetch(`${server.url}/prompt`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt }) });
   await (await post()).text(); // run once, so every later run is fully cached
-  await idle(server.url);
+  await waitForIdle(server.url);
   let done = 0;
   const end = performance.now() + SECONDS * 1000;
   const start = performance.now();
@@ -54,7 +35,7 @@ async function promptRps(server: RunningServer): Promise<number> {
   }));
   const rps = done / ((performance.now() - start) / 1000);
   await fetch(`${server.url}/queue`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"clear": true}' });
-  await idle(server.url);
+  await waitForIdle(server.url);
   return rps;
 }
 
@@ -105,11 +86,7 @@ async function wsFanout(server: RunningServer): Promise<number> {
 }
 
 export async function serverBench(): Promise<Metric[]> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sanagraph-bench-server-'));
-  const server = await startServer({
-    port: 0, dataDir: dir, logger: quiet, maxQueue: 1_000_000, historySize: 1000,
-    engine: { outputDir: path.join(dir, 'output'), inputDir: path.join(dir, 'input'), customNodes: [] },
-  });
+  const server = await startTestServer({ maxQueue: 1_000_000, historySize: 1000, engine: { customNodes: [] } });
   try {
     const rps = await promptRps(server);
     const fanout = await wsFanout(server);
@@ -119,6 +96,5 @@ export async function serverBench(): Promise<Metric[]> {
     ];
   } finally {
     await server.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }

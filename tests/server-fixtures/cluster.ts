@@ -89,10 +89,10 @@ export class RedisProcess {
 
 export const BIN = 'bin/sanagraph.js';
 
-/** `sanagraph serve --queue` on a free port, test nodes loaded; resolves with its URL. */
-export async function spawnServer(queue: string, dataDir: string, extra: string[] = []): Promise<Child & { url: string }> {
+/** `sanagraph serve` on a free port, test nodes loaded; with `queue` (a Redis URL) in distributed mode. Resolves with its URL. */
+export async function spawnServer(queue: string | undefined, dataDir: string, extra: string[] = []): Promise<Child & { url: string }> {
   const child = await spawnUntil(process.execPath, [
-    BIN, 'serve', '--port', '0', '--queue', queue, '--data-dir', dataDir, '--custom-nodes', CUSTOM_NODES,
+    BIN, 'serve', '--port', '0', ...(queue ? ['--queue', queue] : []), '--data-dir', dataDir, '--custom-nodes', CUSTOM_NODES,
     '--output-dir', path.join(dataDir, 'output'), '--input-dir', path.join(dataDir, 'input'), '--models-dir', '/', ...extra,
   ], /listening on (http:\/\/\S+)/);
   return { ...child, url: child.match[1] };
