@@ -622,6 +622,11 @@ def sample(model, texts, seeds, scheduler='flow_euler', steps=20, cfg=4.5, shift
     return x
 
 
+def from_uint8(imgs):
+    """uint8 [B,H,W,3] -> float [B,3,H,W] in [-1,1] (the inverse of to_uint8 up to rounding)."""
+    return torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
 def to_uint8(img):
     """[B,3,H,W] in [-1,1] -> uint8 [B,H,W,3], as the engine: round(clamp(x/2+0.5,0,1)*255)."""
     x = ((img / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)

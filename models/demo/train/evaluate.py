@@ -48,7 +48,7 @@ def main():
     gt = np.stack([C.render(p['fg'], p['shape'], p['pos'], p['bg'], p['size'], rng)[0] for p in held])
     res['judge_on_ground_truth'] = C.score(held, gt)
     with torch.no_grad():
-        x = torch.from_numpy(gt).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x = C.from_uint8(gt)
         rec = ae.decoder(ae.encoder(x))
     mse = ((rec.clamp(-1, 1) - x) ** 2).mean().item()
     res['ae_heldout_psnr'] = 10 * np.log10(4 / mse)

@@ -110,7 +110,7 @@ def main():
             save(f'te-b{b}-l{L}', paths['te'], {'input_ids': ids, 'attention_mask': mask},
                  {'last_hidden_state': te(ids, mask)})
         for b, (h, w) in ((1, (4, 4)), (2, (4, 4)), (2, (6, 8))):
-            ids, mask = C.tokenize_batch(texts[:b] if b <= 2 else texts)
+            ids, mask = C.tokenize_batch(texts[:b])
             y = te(ids, mask)
             x = torch.randn(b, C.LATENT_CH, h, w, generator=g)
             t = torch.tensor([937.0, 42.5][:b])
@@ -137,7 +137,7 @@ def main():
                    'a red circle in the centre on a green background', 'a black square in the middle on a white background',
                    'a   green\tsquare;on the left...on a red background', 'a 3 medium blue circles',
                    'a large yellow triangle at the bottom on a purple background with extra words at the end of it']
-    tok_cases = [{'text': p, 'ids': C.tokenize(p)[0], 'mask': C.tokenize(p)[1]} for p in tok_prompts]
+    tok_cases = [{'text': p, 'ids': ids, 'mask': mask} for p in tok_prompts for ids, mask in [C.tokenize(p)]]
     with open(os.path.join(args.parity, 'manifest.json'), 'w') as f:
         json.dump({'modelDir': os.path.abspath(args.out), 'cases': cases, 'e2e': e2e, 'tokenizer': tok_cases, 'maxLength': C.MAX_LEN, 'scheduler': args.scheduler, 'shift': args.shift}, f, indent=1)
     print(f'parity cases written to {args.parity}')

@@ -67,7 +67,7 @@ def main():
         for g in opt.param_groups:
             g['lr'] = lr_at(step, args.ae_steps, 2e-3, 50, 0.05)
         idx = gen.integers(0, len(imgs), args.ae_batch)
-        x = torch.from_numpy(imgs[idx]).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x = C.from_uint8(imgs[idx])
         w = 1 + args.fg_weight * torch.from_numpy(covs[idx]).float()[:, None] / 255
         flip = torch.from_numpy(gen.random(args.ae_batch) < 0.5)
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
@@ -95,7 +95,7 @@ def main():
     lat = []
     with torch.no_grad():
         for i in range(0, len(imgs), 250):
-            x = torch.from_numpy(imgs[i:i + 250]).permute(0, 3, 1, 2).float() / 127.5 - 1
+            x = C.from_uint8(imgs[i:i + 250])
             lat.append(ae.encoder(x))
     lat = torch.cat(lat)
     mean, std = lat.mean().item(), lat.std().item()
