@@ -13,13 +13,15 @@ import { DCAE, IMAGE, LATENT } from './types.ts';
 const unscale = elementwise({ name: 'DCAEDecode unscale', inputs: ['latent'], scalars: ['scale'] }, ({ latent, scale }) => [div(latent, scale)]);
 const denormalize = channelsLast3('DCAEDecode denormalize', (x) => pmin(pmax(add(mul(x, 0.5), 0.5), 0), 1));
 
-function denormalizeChannelsLast(image: Float32Tensor): Float32Tensor {
+/** Overwrites the decoder's output, which nothing else holds, with the image: no fresh memory (see channelsLast3). */
+function denormalizeChannelsLastInPlace(image: Float32Tensor): Float32Tensor {
   const [b, c, h, w] = image.dims;
   const item = c * h * w;
-  if (b === 1) return float32([b, h, w, c], denormalize.run(image.data));
-  const out = new Float32Array(image.data.length);
-  for (let n = 0; n < b; n++) out.set(denormalize.run(image.data.subarray(n * item, (n + 1) * item)), n * item);
-  return float32([b, h, w, c], out);
+  for (let n = 0; n < b; n++) {
+    const planes = image.data.subarray(n * item, (n + 1) * item);
+    denormalize.run(planes, planes);
+  }
+  return float32([b, h, w, c], image.data);
 }
 
 export const DCAEDecode = defineNode({
@@ -41,7 +43,7 @@ export const DCAEDecode = defineNode({
     if (c !== 3 || h !== latent.dims[2] * f || w !== latent.dims[3] * f) {
       throw new InputError('vae', `decoded a ${shapeText(image.dims)} image from a ${shapeText(latent.dims)} latent; expected 3 channels at ${f}× the latent size`);
     }
-    return [denormalizeChannelsLast(image)];
+    return [denormalizeChannelsLastInPlace(image)];
   },
 });
 

@@ -1,6 +1,7 @@
 import { defineNode, float, InputError, socket, type Float32Tensor } from '../engine/index.ts';
 import { float32, shapeText } from '../engine/tensor.ts';
-import { firstChannels, repeatBatch } from './tensor-ops.ts';
+import { withScratch } from '../engine/scratch.ts';
+import { firstChannels, repeatBatchInto } from './tensor-ops.ts';
 import { CONDITIONING, LATENT, SANA_MODEL, type Conditioning, type SanaModel } from './types.ts';
 
 /**
@@ -29,16 +30,20 @@ export async function evaluateModel(model: SanaModel, latent: Float32Tensor, con
   if (batch % latent.dims[0] !== 0) {
     throw new InputError('conditioning', `batch ${batch} is not a multiple of the latent batch ${latent.dims[0]}`);
   }
-  const input = repeatBatch(latent, batch / latent.dims[0]);
+  const times = batch / latent.dims[0];
   const t = Math.fround(timestep * model.timestepScale);
-  const outputs = await model.model.run({
-    [model.io.hidden]: input,
-    [model.io.encoder]: cond.embeds,
-    [model.io.mask]: cond.mask,
-    [model.io.timestep]: float32([batch], new Float32Array(batch).fill(t)),
-  });
-  const velocity = outputs[model.io.output] as Float32Tensor;
-  return firstChannels(velocity, model.latentChannels);
+  const run = async (hidden: Float32Tensor) => {
+    const outputs = await model.model.run({
+      [model.io.hidden]: hidden,
+      [model.io.encoder]: cond.embeds,
+      [model.io.mask]: cond.mask,
+      [model.io.timestep]: float32([batch], new Float32Array(batch).fill(t)),
+    });
+    return firstChannels(outputs[model.io.output] as Float32Tensor, model.latentChannels);
+  };
+  if (times === 1) return run(latent);
+  // The repeated latent is only the model's input: a scratch array, not fresh memory every step.
+  return withScratch(latent.data.length * times, (data) => run(repeatBatchInto(latent, times, data)));
 }
 
 export const DiTStep = defineNode({

@@ -18,9 +18,10 @@ export function concatBatch(parts: readonly Float32Tensor[]): Float32Tensor {
   return float32([parts.reduce((n, p) => n + p.dims[0], 0), ...rest], data);
 }
 
-/** `torch.cat([t] * times)`. */
-export function repeatBatch(t: Float32Tensor, times: number): Float32Tensor {
-  return times === 1 ? t : concatBatch(Array.from({ length: times }, () => t));
+/** `torch.cat([t] * times)`, written into `data` (times × t's length). */
+export function repeatBatchInto(t: Float32Tensor, times: number, data: Float32Array): Float32Tensor {
+  for (let i = 0; i < times; i++) data.set(t.data, i * t.data.length);
+  return float32([t.dims[0] * times, ...t.dims.slice(1)], data);
 }
 
 /** `t.chunk(parts)` along the batch, for a batch divisible by `parts`: views, no copies (tensors are never mutated). */

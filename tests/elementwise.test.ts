@@ -106,7 +106,11 @@ describe('element-wise WebAssembly SIMD kernels', () => {
         }
       }
       assertSameBits(kernel.run(planes), expected, `plane ${plane}`);
+      const inPlace = planes.slice();
+      assert.equal(kernel.run(inPlace, inPlace), inPlace, 'writes into the given output');
+      assertSameBits(inPlace, expected, `plane ${plane}, in place`);
     }
     assert.throws(() => kernel.run(new Float32Array(4)), /needs 3 planes of equal size, got 4 elements/);
+    assert.throws(() => kernel.run(new Float32Array(6), new Float32Array(3)), /the output has 3 elements for 6/);
   });
 });
