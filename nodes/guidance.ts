@@ -1,11 +1,15 @@
-import { defineNode, float, InputError, socket } from '../engine/index.ts';
+import { defineNode, float, InputError, optional, socket, type Float32Tensor } from '../engine/index.ts';
 import { float32, shapeText } from '../engine/tensor.ts';
 import { add, elementwise, mul, sub } from '../engine/elementwise.ts';
+import { splitBatch } from './tensor-ops.ts';
 import { LATENT } from './types.ts';
 
 /**
  * Classifier-free guidance, as diffusers' SanaPipeline (in float32):
  *   v = v_uncond + scale · (v_cond − v_uncond)
+ * Without `velocity_uncond`, `velocity_cond` holds both passes stacked as DiTStep gives them for a
+ * ConcatConditioning(negative, positive): [uncond; cond], split as diffusers' `noise_pred.chunk(2)`.
+ * The Sampler links it that way, one node less per step than splitting the batch first.
  */
 const guidanceKernel = elementwise({ name: 'Guidance', inputs: ['cond', 'uncond'], scalars: ['scale'] },
   ({ cond, uncond, scale }) => [add(uncond, mul(scale, sub(cond, uncond)))]);
@@ -16,17 +20,25 @@ export const Guidance = defineNode({
   category: 'sana/sampling',
   description: 'Combines the conditional and unconditional velocities: uncond + scale · (cond − uncond).',
   inputs: {
-    velocity_cond: socket(LATENT),
-    velocity_uncond: socket(LATENT),
+    velocity_cond: socket(LATENT, { tooltip: 'the conditional velocity; or, with velocity_uncond unconnected, both stacked [uncond; cond]' }),
+    velocity_uncond: optional(socket(LATENT)),
     scale: float({ default: 4.5, min: 0, max: 100, step: 0.1 }),
   },
   outputs: [{ name: 'velocity', type: LATENT }],
-  run: ({ velocity_cond: c, velocity_uncond: u, scale }) => {
+  run: ({ velocity_cond, velocity_uncond, scale }) => {
+    const [u, c] = velocity_uncond ? [velocity_uncond, velocity_cond] : stackedHalves(velocity_cond);
     if (shapeText(c.dims) !== shapeText(u.dims)) {
       throw new InputError('velocity_uncond', `has shape ${shapeText(u.dims)} but velocity_cond has ${shapeText(c.dims)}`);
     }
     return [float32(c.dims, guidanceKernel.run([c.data, u.data], [scale])[0])];
   },
 });
+
+function stackedHalves(v: Float32Tensor): [Float32Tensor, Float32Tensor] {
+  if (v.dims[0] % 2 !== 0) {
+    throw new InputError('velocity_uncond', `is not connected, so velocity_cond must stack the unconditional and conditional velocities (an even batch), but it has shape ${shapeText(v.dims)}`);
+  }
+  return splitBatch(v, 2) as [Float32Tensor, Float32Tensor];
+}
 
 export default [Guidance];

@@ -9,7 +9,7 @@ import { CONDITIONING, LATENT, SANA_MODEL, type Conditioning } from './types.ts'
  * The sampler and the per-step nodes it expands into.
  *
  * Sampler(model, positive, negative, latent, steps, guidance_scale, scheduler, flow_shift) becomes,
- * at run time, a sub-graph with one DiTStep + SplitBatch + Guidance + SolverStep per step (as
+ * at run time, a sub-graph with one DiTStep + Guidance + SolverStep per step (as
  * diffusers' SanaPipeline.__call__ loop): the negative and positive conditionings are stacked
  * once (ConcatConditioning), each DiTStep evaluates both as one batch of 2B, and the solver
  * update follows the scheduler. With guidance_scale ≤ 1 the unconditional pass is skipped.
@@ -119,10 +119,8 @@ export const Sampler = defineNode({
     let x0: unknown;
     timesteps.forEach((timestep, step) => {
       let v = g.add('DiTStep', { model: g.input('model'), latent: x, conditioning: cond, timestep }).out(0);
-      if (guided) {
-        const halves = g.add('SplitBatch', { latent: v });
-        v = g.add('Guidance', { velocity_cond: halves.out(1), velocity_uncond: halves.out(0), scale: guidance_scale }).out(0);
-      }
+      // The 2B velocity is [uncond; cond]: Guidance splits it itself.
+      if (guided) v = g.add('Guidance', { velocity_cond: v, scale: guidance_scale }).out(0);
       const update = g.add('SolverStep', { latent: x, velocity: v, prev_x0: x0, scheduler, step, steps, flow_shift }, { progress: true });
       x = update.out(0);
       x0 = update.out(1);

@@ -165,4 +165,17 @@ describe('bad model folders and inputs get clear errors', () => {
     const noKey = await failure(wf({ path: 'sub/l.safetensors' }), inputDir);
     assert.match(noKey.exception_message, /^input "key": .*l\.safetensors has no tensor "latent" \(it has: other\)/);
   });
+
+  it('Guidance without velocity_uncond needs a stacked (even) batch', async () => {
+    const wf = (batch: number) => ({ format: 'sanagraph/workflow@1', nodes: {
+      1: { type: 'LatentInit', inputs: { width: 64, height: 64, batch_size: batch } },
+      2: { type: 'Guidance', inputs: { velocity_cond: ['1', 0], scale: 2 } },
+      3: { type: 'SaveLatent', inputs: { latent: ['2', 0] } } } });
+    const odd = await failure(wf(3));
+    assert.equal(odd.node_type, 'Guidance');
+    assert.match(odd.exception_message, /^input "velocity_uncond": is not connected, so velocity_cond must stack .* shape \[3, 32, 2, 2\]/);
+    const s = pipelineEngine();
+    setups.push(s);
+    assert.equal((await s.engine.execute(wf(2))).status, 'success');
+  });
 });

@@ -57,7 +57,7 @@ describe('the tiny Sana pipeline', () => {
     const progress = rec.events.filter((e) => e.type === 'progress' && e.data.node === '5');
     assert.deepEqual(progress.map((e) => e.type === 'progress' && e.data.value), Array.from({ length: 20 }, (_, i) => i + 1));
     const steps = rec.events.filter((e) => e.type === 'executing' && e.data.display_node === '5' && e.data.node !== '5');
-    assert.equal(steps.length, 1 + 20 * 4, 'ConcatConditioning, then DiTStep + SplitBatch + Guidance + SolverStep per step');
+    assert.equal(steps.length, 1 + 20 * 3, 'ConcatConditioning, then DiTStep + Guidance (taking the stacked 2B velocity) + SolverStep per step');
   });
 
   it('runs on webgpu (Mesa lavapipe here) and matches the CPU latents', async () => {
@@ -118,7 +118,7 @@ describe('the tiny Sana pipeline', () => {
     delete wf.nodes['5'].inputs.negative;
     const { result } = await finalLatent(setup(), wf);
     const steps = result.executed.filter((id) => id.startsWith('5.'));
-    assert.equal(steps.length, 8, 'DiTStep + SolverStep per step, no ConcatConditioning, SplitBatch or Guidance');
+    assert.equal(steps.length, 8, 'DiTStep + SolverStep per step, no ConcatConditioning or Guidance');
     assert.ok(!result.executed.includes('3'), 'the negative prompt is not even encoded');
   });
 
