@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
-import { encode } from 'fast-png';
 import { defineNode, socket, string, toComfyApi, type Float32Tensor, type NodeContext, type Workflow } from '../engine/index.ts';
+import { encodePng } from './png.ts';
 import { IMAGE } from './types.ts';
 
 /**
@@ -37,7 +37,7 @@ async function savePngs(images: Float32Tensor, prefix: string, ctx: NodeContext,
   const saved = [];
   for (let i = 0; i < batch; i++) {
     const file = ctx.reserveFile(prefix, 'png', where);
-    await writeFile(file.path, encode({ width, height, data: toBytes(images, i), channels: 3, depth: 8, text }, { zlib: { level: PNG_LEVEL[where] } }));
+    await writeFile(file.path, await encodePng({ width, height, data: toBytes(images, i), channels: 3, text }, PNG_LEVEL[where]));
     saved.push({ filename: file.filename, subfolder: file.subfolder, type: file.type });
   }
   return { ui: { images: saved } };

@@ -7,6 +7,7 @@ import { readTensorFile } from '../engine/tensor-files.ts';
 import type { EngineEvent, Float32Tensor } from '../engine/index.ts';
 import { pipelineEngine, tinyModels, tinyWorkflow } from './tiny-fixtures.ts';
 import { recorder } from './helpers.ts';
+import { workflowFromPng } from '../editor/src/files.ts';
 
 type Setup = ReturnType<typeof pipelineEngine>;
 const setups: Setup[] = [];
@@ -58,6 +59,16 @@ describe('the tiny Sana pipeline', () => {
     assert.deepEqual(progress.map((e) => e.type === 'progress' && e.data.value), Array.from({ length: 20 }, (_, i) => i + 1));
     const steps = rec.events.filter((e) => e.type === 'executing' && e.data.display_node === '5' && e.data.node !== '5');
     assert.equal(steps.length, 1 + 20 * 3, 'ConcatConditioning, then DiTStep + Guidance (taking the stacked 2B velocity) + SolverStep per step');
+  });
+
+  it('saves images of prompts in any script: the workflow goes in as UTF-8 iTXt, as ComfyUI writes it', async () => {
+    const s = setup();
+    const wf = await tinyWorkflow(await tinyModels({ layout: 'sanagraph' }), { 2: { text: '富士山の上の赤い丸 🔴' }, 5: { steps: 2 } });
+    const { result } = await finalLatent(s, wf);
+    const image = (result.outputs['7'].images as { filename: string }[])[0];
+    const bytes = readFileSync(path.join(s.engine.outputDir, image.filename));
+    assert.equal((workflowFromPng(bytes) as typeof wf).nodes['2'].inputs.text, '富士山の上の赤い丸 🔴');
+    assert.deepEqual([decode(bytes).width, decode(bytes).height], [512, 512]);
   });
 
   it('runs on webgpu (Mesa lavapipe here) and matches the CPU latents', async () => {
