@@ -7,7 +7,7 @@ import { readTensorFile } from '../engine/tensor-files.ts';
 import type { EngineEvent, Float32Tensor } from '../engine/index.ts';
 import { pipelineEngine, tinyModels, tinyWorkflow } from './tiny-fixtures.ts';
 import { recorder } from './helpers.ts';
-import { workflowFromPng } from '../editor/src/files.ts';
+import { workflowFromPng } from '../engine/workflow-png.ts';
 
 type Setup = ReturnType<typeof pipelineEngine>;
 const setups: Setup[] = [];

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { decode } from 'fast-png';
 import { encodePng, tableCrc32 } from '../nodes/png.ts';
-import { workflowFromPng } from '../editor/src/files.ts';
+import { workflowFromPng } from '../engine/workflow-png.ts';
 
 const pixels = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 37 + (i >> 7)) & 0xff);
 
