@@ -21,6 +21,8 @@ export const DEFAULT_CACHE_LIMITS: CacheLimits = { maxBytes: 2 * 1024 ** 3, maxE
  */
 export class ResultCache {
   private readonly entries = new Map<string, CacheEntry>();
+  /** Entries `get` has returned: a run may hold their values. */
+  private readonly handedOut = new WeakSet<CacheEntry>();
   private bytes = 0;
   hits = 0;
   misses = 0;
@@ -32,6 +34,7 @@ export class ResultCache {
     const entry = this.entries.get(signature);
     if (!entry) { this.misses++; return undefined; }
     this.hits++;
+    this.handedOut.add(entry);
     // Map keeps insertion order: re-inserting marks the entry most recently used.
     this.entries.delete(signature);
     this.entries.set(signature, entry);
@@ -55,6 +58,18 @@ export class ResultCache {
     if (!old) return;
     this.entries.delete(signature);
     this.bytes -= old.bytes;
+  }
+
+  /**
+   * Removes the entry for `signature` if it still holds `outputs` and `get` never returned it,
+   * so no run can be holding its values; returns whether it did. (Their arrays can then be
+   * reused: see SubgraphOptions.transient.)
+   */
+  takeBack(signature: string, outputs: readonly unknown[]): boolean {
+    const entry = this.entries.get(signature);
+    if (!entry || entry.outputs !== outputs || this.handedOut.has(entry)) return false;
+    this.delete(signature);
+    return true;
   }
 
   clear(): void {

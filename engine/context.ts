@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { SubgraphBuilder } from './expansion.ts';
+import { SubgraphBuilder, type SubgraphOptions } from './expansion.ts';
 import type { Logger, NodeContext, SavedFile } from './node.ts';
 import { reserveFile } from './output-files.ts';
 import type { GraphNode } from './validate.ts';
@@ -50,7 +50,7 @@ export class RunContext implements NodeContext {
       : reserveFile(this.host.tempRoot, path.posix.join(this.host.promptId, prefix), ext, 'temp');
   }
 
-  subgraph(): SubgraphBuilder {
-    return new SubgraphBuilder(this.host.sourcesOf(this.node));
+  subgraph(options?: SubgraphOptions): SubgraphBuilder {
+    return new SubgraphBuilder(this.host.sourcesOf(this.node), options);
   }
 }

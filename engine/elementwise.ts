@@ -1,3 +1,4 @@
+import { newArray } from './scratch.ts';
 import { Code, moduleBytes, Op, SimdOp, ValType } from './wasm/encoder.ts';
 
 /**
@@ -154,7 +155,7 @@ class Emitter {
 type Vars<N extends string> = { readonly [K in N]: Expr };
 
 export interface ElementwiseKernel {
-  /** Applies the kernel to inputs of equal length; returns new arrays, one per output. */
+  /** Applies the kernel to inputs of equal length; returns new arrays (from `newArray`), one per output. */
   run(inputs: readonly Float32Array[], scalars?: readonly number[]): Float32Array[];
 }
 
@@ -206,7 +207,12 @@ export function elementwise<I extends string, S extends string = never>(
       inputs.forEach((x, k) => memoryView.set(x, (k * region) / 4));
       const pointers = Array.from({ length: nIn + nOut }, (_, k) => k * region);
       fn(...pointers, region, ...scalarValues);
-      return Array.from({ length: nOut }, (_, k) => heap.slice(((nIn + k) * region) / 4, ((nIn + k) * region) / 4 + n));
+      return Array.from({ length: nOut }, (_, k) => {
+        const start = ((nIn + k) * region) / 4;
+        const out = newArray(n);
+        out.set(heap.subarray(start, start + n));
+        return out;
+      });
     },
   };
 }
@@ -258,7 +264,7 @@ export function channelsLast3(name: string, body: (x: Expr) => Expr): { run(plan
     return instantiate([ValType.i32, ValType.i32, ValType.i32], [ValType.i32, ValType.i32, ValType.v128, ValType.v128, ValType.v128, ...em.locals], em.code);
   };
   return {
-    run(planes, out = new Float32Array(planes.length)) {
+    run(planes, out = newArray(planes.length)) {
       const plane = planes.length / 3;
       if (!Number.isInteger(plane)) throw new Error(`${name}: needs 3 planes of equal size, got ${planes.length} elements`);
       if (out.length !== planes.length) throw new Error(`${name}: the output has ${out.length} elements for ${planes.length}`);

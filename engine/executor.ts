@@ -7,6 +7,7 @@ import { isExpansion, OutputRef, type Expansion } from './expansion.ts';
 import type { ResultCache } from './cache.ts';
 import type { Logger, UiOutput } from './node.ts';
 import type { NodeRegistry } from './registry.ts';
+import { recycle } from './scratch.ts';
 import { nodeSignature, stableJson } from './signature.ts';
 import { formatProblem, resolveNode, type GraphNode, type Problem, type ValidatedWorkflow } from './validate.ts';
 
@@ -56,6 +57,10 @@ export class Execution implements ContextHost {
   private readonly pending = new Map<string, number>();
   private readonly dependents = new Map<string, string[]>();
   private readonly expansions = new Map<string, Expansion>();
+  /** The nodes each transient expansion added (see SubgraphOptions.transient). */
+  private readonly transientNodes = new Map<string, GraphNode[]>();
+  /** Nodes that ran in this run (not taken from the cache). */
+  private readonly ran = new Set<string>();
   private readonly progressOf = new Map<string, { parent: string; counter: { done: number; total: number } }>();
   private readonly ready: string[] = [];
   private readyHead = 0;
@@ -307,6 +312,7 @@ export class Execution implements ContextHost {
       this.settings.cache.set(this.signatures.get(node.id)!, { outputs, ui, bytes });
     }
     this.result.executed.push(node.id);
+    this.ran.add(node.id);
     if (ui) this.showUi(node, ui);
     this.release(node.id);
   }
@@ -416,6 +422,7 @@ export class Execution implements ContextHost {
       if (!toRun.has(node.id) && this.progressOf.has(node.id)) this.countProgress(parent.id, counter);
     }
     this.expansions.set(parent.id, expansion);
+    if (expansion.transient) this.transientNodes.set(parent.id, added);
     // The parent finishes when the sub-graph nodes it returns have run.
     const waitFor = new Set(resultNodes.filter((id) => toRun.has(id)));
     for (const id of waitFor) this.addDependent(id, parent.id);
@@ -439,6 +446,30 @@ export class Execution implements ContextHost {
       return;
     }
     this.store(parent, outputs);
+    if (expansion.transient) this.releaseTransient(parent, outputs);
+  }
+
+  /**
+   * Once a transient expansion's parent has its result, the sub-graph's results leave the cache
+   * and the arrays only they reach go back to the array pool. Arrays still reachable stay: from
+   * the parent's outputs, from results other runs were handed, or taken from the cache.
+   */
+  private releaseTransient(parent: GraphNode, parentOutputs: readonly unknown[]): void {
+    const reachable = new Set<ArrayBufferLike>();
+    collectBuffers(parentOutputs, reachable);
+    const released: unknown[] = [];
+    for (const node of this.transientNodes.get(parent.id) ?? []) {
+      const outputs = this.values.get(node.id);
+      if (!outputs) continue;
+      const dropped = this.ran.has(node.id)
+        && (this.volatile.has(node.id) || this.settings.cache.takeBack(this.signatures.get(node.id)!, outputs));
+      if (dropped) released.push(outputs);
+      else collectBuffers(outputs, reachable);
+    }
+    this.transientNodes.delete(parent.id);
+    const arrays = new Set<Float32Array>();
+    collectArrays(released, arrays);
+    recycle([...arrays].filter((a) => !reachable.has(a.buffer)));
   }
 
   // ---- failure and the end --------------------------------------------------------------
@@ -487,6 +518,19 @@ export class Execution implements ContextHost {
     };
   }
 }
+
+/** Typed arrays inside arrays and plain objects (tensors, conditionings), at any depth. */
+function walkPlain(value: unknown, visit: (view: ArrayBufferView) => void, seen = new Set<unknown>()): void {
+  if (ArrayBuffer.isView(value)) { visit(value); return; }
+  if (typeof value !== 'object' || value === null || seen.has(value)) return;
+  const proto = Object.getPrototypeOf(value);
+  if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) return; // class instances: not ours to look into
+  seen.add(value);
+  for (const v of Array.isArray(value) ? value : Object.values(value)) walkPlain(v, visit, seen);
+}
+
+const collectBuffers = (value: unknown, into: Set<ArrayBufferLike>) => walkPlain(value, (v) => into.add(v.buffer));
+const collectArrays = (value: unknown, into: Set<Float32Array>) => walkPlain(value, (v) => { if (v instanceof Float32Array) into.add(v); });
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';

@@ -27,6 +27,21 @@ export interface Expansion {
   readonly outputs: readonly unknown[];
   /** Local ids whose completion counts as one step of the parent's progress. */
   readonly progress: readonly string[];
+  /** See SubgraphOptions.transient. */
+  readonly transient: boolean;
+}
+
+export interface SubgraphOptions {
+  /**
+   * The sub-graph's own results matter only until the expanding node's result exists (a
+   * sampler's steps: a rerun reuses the sampler's result, and a changed input changes every
+   * step). Once that result is stored they leave the cache and the arrays they were computed
+   * into (from `newArray`) are reused, so the next run's steps need no fresh memory. An
+   * interrupted or failed run keeps them cached, so the same run queued again resumes.
+   * The engine finds arrays inside arrays and plain objects (tensors, conditionings), not inside
+   * class instances: a transient sub-graph's values must not hide `newArray` arrays in those.
+   */
+  transient?: boolean;
 }
 
 export function isExpansion(value: unknown): value is Expansion {
@@ -39,7 +54,7 @@ export class SubgraphBuilder {
   private readonly progress: string[] = [];
 
   /** @param sources the expanding node's inputs: an OutputRef where linked, else the literal. */
-  constructor(private readonly sources: Readonly<Record<string, unknown>>) {}
+  constructor(private readonly sources: Readonly<Record<string, unknown>>, private readonly options: SubgraphOptions = {}) {}
 
   /** What fed the expanding node's input `name`: pass it on to sub-graph nodes. */
   input(name: string): unknown {
@@ -55,6 +70,6 @@ export class SubgraphBuilder {
   }
 
   result(outputs: unknown[]): Expansion {
-    return { kind: 'expansion', nodes: this.nodes, outputs, progress: this.progress };
+    return { kind: 'expansion', nodes: this.nodes, outputs, progress: this.progress, transient: this.options.transient ?? false };
   }
 }

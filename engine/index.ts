@@ -6,7 +6,7 @@ export type { InputSpec, InputSpecs, InputValues, SocketSpec, WidgetSpec } from 
 export { defineDataType, typesCompatible, estimateBytes, ANY, INT, FLOAT, STRING, BOOLEAN } from './data-types.ts';
 export type { DataType } from './data-types.ts';
 export { OutputRef, SubgraphBuilder, isExpansion } from './expansion.ts';
-export type { Expansion } from './expansion.ts';
+export type { Expansion, SubgraphOptions } from './expansion.ts';
 export { NodeRegistry, DuplicateNodeTypeError } from './registry.ts';
 export { ResultCache, DEFAULT_CACHE_LIMITS } from './cache.ts';
 export type { CacheLimits } from './cache.ts';

@@ -1,6 +1,6 @@
 import type { DataType } from './data-types.ts';
 import type { InputSpecs, InputValues } from './inputs.ts';
-import type { Expansion, SubgraphBuilder } from './expansion.ts';
+import type { Expansion, SubgraphBuilder, SubgraphOptions } from './expansion.ts';
 
 export interface OutputSpec<T = unknown> {
   readonly name: string;
@@ -53,7 +53,7 @@ export interface NodeContext {
    */
   reserveFile(prefix: string, ext: string, where?: 'output' | 'temp'): SavedFile;
   /** Starts a sub-graph that will run in this node's place (node expansion). */
-  subgraph(): SubgraphBuilder;
+  subgraph(options?: SubgraphOptions): SubgraphBuilder;
   /** The workflow being executed, as given (for nodes that embed it in their files). */
   readonly workflow: unknown;
 }

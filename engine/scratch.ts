@@ -1,22 +1,26 @@
 /**
- * Reusable Float32Arrays for data that lives only while one call runs, such as a model input
- * stacked from other tensors. Fresh memory costs a page fault per 4 KiB on first touch (~1.7 µs
- * each on our VM: 27 µs for the 64 KiB input of a tiny transformer step, more than copying it),
- * and a run keeps allocating fresh memory because the result cache holds what it made.
+ * Reused Float32Arrays. Fresh memory costs a page fault per 4 KiB on first touch (~1.7 µs each
+ * on our VM, several times that while ONNX Runtime's threads fault too), and every new
+ * ArrayBuffer adds to the external memory that drives V8's garbage collections. A tiny 20-step
+ * run made ~2,000 page faults; the arrays a sampler step needs are the same few sizes every step.
  *
- * An array is lent to one call at a time: taken before, given back when the call has settled,
- * so overlapping calls never share one.
+ * Two ways in:
+ * - `withScratch` lends an array to one call (a model input stacked from other tensors) and
+ *   takes it back when the call settles, so overlapping calls never share one;
+ * - `newArray` hands out an array for good (a kernel's output); the engine gives such arrays
+ *   back with `recycle` once nothing can reach them any more (the results of a transient
+ *   expansion, see SubgraphBuilder), and only arrays that came from `newArray`.
  */
-const MAX_FREE_PER_LENGTH = 4;
 const MAX_FREE_BYTES = 256 * 1024 ** 2;
 
 /** Free arrays by length; lengths in least recently used order. */
 const free = new Map<number, Float32Array[]>();
 let freeBytes = 0;
+/** Arrays handed out by newArray: the only ones recycle takes back. */
+const pooled = new WeakSet<Float32Array>();
 
 function take(length: number): Float32Array {
-  const list = free.get(length);
-  const array = list?.pop();
+  const array = free.get(length)?.pop();
   if (!array) return new Float32Array(length);
   freeBytes -= array.byteLength;
   return array;
@@ -24,7 +28,6 @@ function take(length: number): Float32Array {
 
 function giveBack(array: Float32Array): void {
   const list = free.get(array.length) ?? [];
-  if (list.length >= MAX_FREE_PER_LENGTH) return;
   list.push(array);
   free.delete(array.length); // re-inserted: most recently used
   free.set(array.length, list);
@@ -45,6 +48,24 @@ export async function withScratch<T>(length: number, use: (array: Float32Array) 
   try {
     return await use(array);
   } finally {
+    giveBack(array);
+  }
+}
+
+/** A Float32Array of `length` elements, contents undefined, the caller's to keep. */
+export function newArray(length: number): Float32Array {
+  const array = take(length);
+  pooled.add(array);
+  return array;
+}
+
+/**
+ * Takes back arrays from `newArray` that nothing references any more; anything else passed in
+ * (an array ONNX Runtime allocated, a view) is left alone. Each array counts once.
+ */
+export function recycle(arrays: Iterable<Float32Array>): void {
+  for (const array of arrays) {
+    if (!pooled.delete(array)) continue;
     giveBack(array);
   }
 }

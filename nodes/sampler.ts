@@ -113,7 +113,8 @@ export const Sampler = defineNode({
     if (guided) checkConditioning(model, negative!, 'negative');
     const { timesteps } = scheduleFor(scheduler as SchedulerName, steps, flow_shift);
 
-    const g = ctx.subgraph();
+    // Transient: once the Sampler has its result, the steps' arrays serve the next run's steps.
+    const g = ctx.subgraph({ transient: true });
     const cond = guided ? g.add('ConcatConditioning', { first: g.input('negative'), second: g.input('positive') }).out(0) : g.input('positive');
     let x = g.input('latent');
     let x0: unknown;

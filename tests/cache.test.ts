@@ -82,6 +82,20 @@ describe('result cache', () => {
     assert.deepEqual([first.outputs['3'], second.outputs['3']], [{ value: [2] }, { value: [3] }]);
   });
 
+  it('gives an entry back (takeBack) only if it still holds those outputs and no run was handed it', () => {
+    const cache = new ResultCache();
+    const outputs = [1];
+    cache.set('a', { outputs, bytes: 8 });
+    assert.equal(cache.takeBack('a', [1]), false, 'other outputs under the same signature');
+    assert.equal(cache.takeBack('a', outputs), true);
+    assert.equal(cache.has('a'), false);
+    assert.equal(cache.takeBack('a', outputs), false, 'gone already');
+    cache.set('b', { outputs, bytes: 8 });
+    cache.get('b');
+    assert.equal(cache.takeBack('b', outputs), false, 'a run may hold what get returned');
+    assert.equal(cache.has('b'), true);
+  });
+
   it('evicts the least recently used results to stay within the byte budget', async () => {
     const calls: string[] = [];
     const engine = makeEngine(calls, { cache: { maxBytes: 1000 } });

@@ -218,6 +218,85 @@ describe('execution', () => {
       assert.deepEqual(result.outputs['3'], { value: [7] });
     });
 
+    describe('transient', () => {
+      /** Vectors through a transient Repeat of element-wise kernel steps; records what each step output. */
+      async function vectorEngine() {
+        const calls: string[] = [];
+        const engine = makeEngine(calls);
+        const { defineNode, socket, int, float } = await import('../engine/index.ts');
+        const { add, elementwise } = await import('../engine/elementwise.ts');
+        const plusOne = elementwise({ name: 'plusOne', inputs: ['x'] }, ({ x }) => [add(x, 1)]);
+        const stepOutputs: Float32Array[] = [];
+        const kept: { data: Float32Array }[] = [];
+        let failAt = '';
+        engine.registry.register([
+          defineNode({ type: 'VecConst', category: 't', description: '', inputs: { value: float({ default: 0 }) }, outputs: [{ name: 'v', type: 'VEC' }],
+            run: ({ value }) => [{ data: new Float32Array(1024).fill(value) }] }),
+          defineNode({ type: 'VecStep', category: 't', description: '', inputs: { x: socket<{ data: Float32Array }>('VEC') }, outputs: [{ name: 'v', type: 'VEC' }],
+            run: async ({ x }, ctx) => {
+              calls.push(ctx.nodeId);
+              if (ctx.nodeId === failAt) throw new Error('step failed');
+              await new Promise(setImmediate); // lets concurrent runs interleave
+              const data = plusOne.run([x.data])[0];
+              stepOutputs.push(data);
+              return [{ data }];
+            } }),
+          defineNode({ type: 'VecRepeat', category: 't', description: '', inputs: { x: socket('VEC'), times: int({ default: 3, min: 1, max: 100 }) }, outputs: [{ name: 'v', type: 'VEC' }],
+            run: ({ times }, ctx) => {
+              const g = ctx.subgraph({ transient: true });
+              let v = g.input('x');
+              for (let i = 0; i < times; i++) v = g.add('VecStep', { x: v }, { progress: true }).out(0);
+              return g.result([v]);
+            } }),
+          defineNode({ type: 'VecKeep', category: 't', description: '', output: true, inputs: { x: socket<{ data: Float32Array }>('VEC') }, outputs: [],
+            run: ({ x }) => { kept.push(x); return []; } }),
+        ], 'test');
+        const run = async (start: number, times = 4) => {
+          const result = await engine.execute(workflow({
+            1: { type: 'VecConst', inputs: { value: start } }, 2: { type: 'VecRepeat', inputs: { x: ['1', 0], times } }, 3: { type: 'VecKeep', inputs: { x: ['2', 0] } } }));
+          return result;
+        };
+        return { engine, calls, stepOutputs, kept, run, failAt: (id: string) => { failAt = id; } };
+      }
+
+      it('drops the steps from the cache once the parent has its result, and the next run computes into their arrays', async () => {
+        const v = await vectorEngine();
+        assert.equal((await v.run(0)).status, 'success');
+        const first = v.stepOutputs.splice(0);
+        assert.ok(v.kept[0].data.every((x) => x === 4));
+        assert.equal((await v.run(10)).status, 'success');
+        const second = v.stepOutputs.splice(0);
+        assert.ok(v.kept[1].data.every((x) => x === 14));
+        assert.ok(v.kept[0].data.every((x) => x === 4), 'the first run\'s result (it escaped the sub-graph) is untouched');
+        assert.ok(second.some((a) => first.includes(a)), 'steps of the second run reuse arrays of the first');
+        assert.ok(!second.includes(first[3]), 'but never the array the parent returned');
+        v.calls.length = 0;
+        await v.run(0, 5);
+        assert.deepEqual(v.calls, ['2.1', '2.2', '2.3', '2.4', '2.5'], 'the steps were not cached any more');
+      });
+
+      it('keeps the finished steps of a failed run cached, so running it again resumes', async () => {
+        const v = await vectorEngine();
+        v.failAt('2.3');
+        assert.equal((await v.run(0)).status, 'error');
+        v.failAt('');
+        v.calls.length = 0;
+        assert.equal((await v.run(0)).status, 'success');
+        assert.deepEqual(v.calls, ['2.3', '2.4']);
+        assert.ok(v.kept[0].data.every((x) => x === 4));
+      });
+
+      it('stays correct when runs overlap and take each other\'s finished steps from the cache', async () => {
+        const v = await vectorEngine();
+        const results = await Promise.all([v.run(1), v.run(1), v.run(2, 6), v.run(1)]);
+        assert.deepEqual(results.map((r) => r.status), ['success', 'success', 'success', 'success']);
+        assert.equal((await v.run(50)).status, 'success');
+        assert.equal((await v.run(60)).status, 'success');
+        assert.deepEqual(v.kept.map((k) => k.data[0]).sort((a, b) => a - b), [5, 5, 5, 8, 54, 64]);
+        for (const k of v.kept) assert.ok(k.data.every((x) => x === k.data[0]), 'every kept vector is intact');
+      });
+    });
+
     it('reports an invalid sub-graph as an error of the expanding node', async () => {
       const engine = makeEngine();
       const { defineNode, INT } = await import('../engine/index.ts');

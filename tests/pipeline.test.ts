@@ -71,6 +71,19 @@ describe('the tiny Sana pipeline', () => {
     assert.deepEqual([decode(bytes).width, decode(bytes).height], [512, 512]);
   });
 
+  it('gives the same latent for a seed run after other seeds (the steps reuse earlier runs\' arrays)', async () => {
+    const s = setup();
+    const dir = await tinyModels({ layout: 'sanagraph' });
+    const first = await finalLatent(s, await tinyWorkflow(dir, { 4: { seed: 7 }, 5: { steps: 4 } }));
+    const kept = first.result.executed.length;
+    await finalLatent(s, await tinyWorkflow(dir, { 4: { seed: 8 }, 5: { steps: 4 } }));
+    await finalLatent(s, await tinyWorkflow(dir, { 4: { seed: 9 }, 5: { steps: 5, scheduler: 'flow_euler' } }));
+    s.engine.cache.clear();
+    const again = await finalLatent(s, await tinyWorkflow(dir, { 4: { seed: 7 }, 5: { steps: 4 } }));
+    assert.equal(again.result.executed.length, kept, 'everything ran again');
+    assert.deepEqual(Array.from(again.latent.data), Array.from(first.latent.data));
+  });
+
   it('runs on webgpu (Mesa lavapipe here) and matches the CPU latents', async () => {
     const dir = await tinyModels({ layout: 'sanagraph' });
     const cpu = await finalLatent(setup(), await tinyWorkflow(dir));
