@@ -17,9 +17,19 @@ function info(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[]
   return meta.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }));
 }
 
+/**
+ * ORT tensors of our tensors, by input type: a sampler feeds the same text embeddings and mask
+ * to every step, so they are converted (and cast) once. Our tensors are never mutated.
+ */
+const converted = new WeakMap<Tensor, { type: string; value: ort.Tensor }>();
+
 function toOrt(t: Tensor, type: string): ort.Tensor {
+  const known = converted.get(t);
+  if (known?.type === type) return known.value;
   const cast = castTo(t, type as DType);
-  return new ort.Tensor(type as 'float32', cast.data as Float32Array, [...cast.dims]);
+  const value = new ort.Tensor(type as 'float32', cast.data as Float32Array, [...cast.dims]);
+  converted.set(t, { type, value });
+  return value;
 }
 
 function fromOrt(value: ort.Tensor): Tensor {
