@@ -7,7 +7,7 @@ import { isExpansion, OutputRef, type Expansion } from './expansion.ts';
 import type { ResultCache } from './cache.ts';
 import type { Logger, UiOutput } from './node.ts';
 import type { NodeRegistry } from './registry.ts';
-import { recycle } from './scratch.ts';
+import { isPooled, recycle } from './scratch.ts';
 import { nodeSignature, stableJson } from './signature.ts';
 import { formatProblem, resolveNode, type GraphNode, type Problem, type ValidatedWorkflow } from './validate.ts';
 
@@ -450,26 +450,28 @@ export class Execution implements ContextHost {
   }
 
   /**
-   * Once a transient expansion's parent has its result, the sub-graph's results leave the cache
-   * and the arrays only they reach go back to the array pool. Arrays still reachable stay: from
-   * the parent's outputs, from results other runs were handed, or taken from the cache.
+   * Once a transient expansion's parent has its result, the sub-graph's results computed into
+   * pool arrays leave the cache, and the arrays only they reach go back to the pool. Everything
+   * else stays: results without pool arrays (the stacked conditioning, reused by the next run),
+   * results other runs were handed or this run took from the cache, and the parent's outputs.
    */
   private releaseTransient(parent: GraphNode, parentOutputs: readonly unknown[]): void {
     const reachable = new Set<ArrayBufferLike>();
     collectBuffers(parentOutputs, reachable);
-    const released: unknown[] = [];
+    const released = new Set<Float32Array>();
     for (const node of this.transientNodes.get(parent.id) ?? []) {
       const outputs = this.values.get(node.id);
       if (!outputs) continue;
-      const dropped = this.ran.has(node.id)
+      const pooled = new Set<Float32Array>();
+      collectArrays(outputs, pooled);
+      for (const array of pooled) if (!isPooled(array)) pooled.delete(array);
+      const drop = pooled.size > 0 && this.ran.has(node.id)
         && (this.volatile.has(node.id) || this.settings.cache.takeBack(this.signatures.get(node.id)!, outputs));
-      if (dropped) released.push(outputs);
+      if (drop) for (const array of pooled) released.add(array);
       else collectBuffers(outputs, reachable);
     }
     this.transientNodes.delete(parent.id);
-    const arrays = new Set<Float32Array>();
-    collectArrays(released, arrays);
-    recycle([...arrays].filter((a) => !reachable.has(a.buffer)));
+    recycle([...released].filter((a) => !reachable.has(a.buffer)));
   }
 
   // ---- failure and the end --------------------------------------------------------------

@@ -35,8 +35,8 @@ export interface SubgraphOptions {
   /**
    * The sub-graph's own results matter only until the expanding node's result exists (a
    * sampler's steps: a rerun reuses the sampler's result, and a changed input changes every
-   * step). Once that result is stored they leave the cache and the arrays they were computed
-   * into (from `newArray`) are reused, so the next run's steps need no fresh memory. An
+   * step). Once that result is stored, results computed into arrays from `newArray` leave the
+   * cache and those arrays are reused, so the next run's steps need no fresh memory. An
    * interrupted or failed run keeps them cached, so the same run queued again resumes.
    * The engine finds arrays inside arrays and plain objects (tensors, conditionings), not inside
    * class instances: a transient sub-graph's values must not hide `newArray` arrays in those.

@@ -59,6 +59,11 @@ export function newArray(length: number): Float32Array {
   return array;
 }
 
+/** Whether `array` came from `newArray` (and was not recycled since). */
+export function isPooled(array: Float32Array): boolean {
+  return pooled.has(array);
+}
+
 /**
  * Takes back arrays from `newArray` that nothing references any more; anything else passed in
  * (an array ONNX Runtime allocated, a view) is left alone. Each array counts once.

@@ -76,7 +76,9 @@ describe('the tiny Sana pipeline', () => {
     const dir = await tinyModels({ layout: 'sanagraph' });
     const first = await finalLatent(s, await tinyWorkflow(dir, { 4: { seed: 7 }, 5: { steps: 4 } }));
     const kept = first.result.executed.length;
-    await finalLatent(s, await tinyWorkflow(dir, { 4: { seed: 8 }, 5: { steps: 4 } }));
+    const second = await finalLatent(s, await tinyWorkflow(dir, { 4: { seed: 8 }, 5: { steps: 4 } }));
+    assert.ok(!second.result.executed.includes('5.1') && second.result.executed.includes('5.2'),
+      'the stacked conditioning stays cached (it holds no pool arrays); the steps run again');
     await finalLatent(s, await tinyWorkflow(dir, { 4: { seed: 9 }, 5: { steps: 5, scheduler: 'flow_euler' } }));
     s.engine.cache.clear();
     const again = await finalLatent(s, await tinyWorkflow(dir, { 4: { seed: 7 }, 5: { steps: 4 } }));
