@@ -227,22 +227,25 @@ const lanes = (...f32Lanes: number[]): number[] => f32Lanes.flatMap((l) => [4 * 
  * an array that is already in use saves fresh memory, whose first touch costs a page fault per
  * 4 KiB (1.3 ms for a 512² image on our VM, more than the kernel itself).
  */
+/** Pixels per pass of channelsLast3 (a multiple of 4): 192 KiB of output. */
+const CHUNK_PIXELS = 16384;
+
 export function channelsLast3(name: string, body: (x: Expr) => Expr): { run(planes: Float32Array, out?: Float32Array): Float32Array } {
   const x = new Expr('input', 0);
   const root = body(x);
   let fn: ((...args: number[]) => void) | undefined;
-  // params: in, out, plane bytes; locals: i, o, r, g, b, then the emitter's.
+  // params: in, out, plane stride in bytes, bytes per plane to process; locals: i, o, r, g, b, then the emitter's.
   const compile = () => {
-    const [inPtr, outPtr, planeBytes, i, o, r, g, b] = [0, 1, 2, 3, 4, 5, 6, 7];
+    const [inPtr, outPtr, planeBytes, countBytes, i, o, r, g, b] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
     let plane = 0;
-    const em = new Emitter(8, 3, (code) => {
+    const em = new Emitter(9, 4, (code) => {
       code.get(inPtr).get(i).op(Op.i32Add);
       if (plane > 0) code.get(planeBytes).op(Op.i32Add);
       if (plane > 1) code.get(planeBytes).op(Op.i32Add);
       code.load();
     });
     em.prepare([root]);
-    em.loop(i, planeBytes, 16, () => {
+    em.loop(i, countBytes, 16, () => {
       for (const [p, local] of [[0, r], [1, g], [2, b]]) {
         plane = p;
         em.emit(root);
@@ -261,7 +264,7 @@ export function channelsLast3(name: string, body: (x: Expr) => Expr): { run(plan
       store(32, [3, 7, 0, 0], [6, 0, 1, 7]);
       em.code.get(o).i32(48).op(Op.i32Add).set(o);
     });
-    return instantiate([ValType.i32, ValType.i32, ValType.i32], [ValType.i32, ValType.i32, ValType.v128, ValType.v128, ValType.v128, ...em.locals], em.code);
+    return instantiate([ValType.i32, ValType.i32, ValType.i32, ValType.i32], [ValType.i32, ValType.i32, ValType.v128, ValType.v128, ValType.v128, ...em.locals], em.code);
   };
   return {
     run(planes, out = newArray(planes.length)) {
@@ -271,10 +274,17 @@ export function channelsLast3(name: string, body: (x: Expr) => Expr): { run(plan
       fn ??= compile();
       // Each plane is padded to whole f32x4s; the padding pixels land after the real ones in the output.
       const padded = paddedBytes(plane) / 4;
-      const memoryView = reserve(6 * padded * 4);
+      // The output goes through WebAssembly memory a chunk at a time, small enough to stay in the
+      // cache between the kernel writing it and the copy out reading it.
+      const chunk = Math.min(CHUNK_PIXELS, padded);
+      const outBase = 3 * padded;
+      const memoryView = reserve((outBase + 3 * chunk) * 4);
       for (let k = 0; k < 3; k++) memoryView.set(planes.subarray(k * plane, (k + 1) * plane), k * padded);
-      fn(0, 3 * padded * 4, padded * 4);
-      out.set(heap.subarray(3 * padded, 3 * padded + 3 * plane));
+      for (let p0 = 0; p0 < plane; p0 += chunk) {
+        const n = Math.min(chunk, plane - p0);
+        fn(p0 * 4, outBase * 4, padded * 4, paddedBytes(n));
+        out.set(heap.subarray(outBase, outBase + 3 * n), 3 * p0);
+      }
       return out;
     },
   };

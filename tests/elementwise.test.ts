@@ -96,7 +96,7 @@ describe('element-wise WebAssembly SIMD kernels', () => {
 
   it('channelsLast3 maps three planes and interleaves them, at any plane size', () => {
     const kernel = channelsLast3('denorm', (x) => pmin(pmax(add(mul(x, 0.5), 0.5), 0), 1));
-    for (const plane of [1, 2, 4, 5, 7, 64, 1023]) {
+    for (const plane of [1, 2, 4, 5, 7, 64, 1023, 16384, 40001]) { // 16384: one whole chunk; 40001: three, the last short
       const planes = values(3 * plane, plane);
       const expected = new Float32Array(3 * plane);
       for (let p = 0; p < plane; p++) {
