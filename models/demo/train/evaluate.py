@@ -1,6 +1,6 @@
 """Held-out evaluation of the trained demo model with the judge (see common.judge).
 
-Usage: /usr/bin/python3 evaluate.py --work .work [--scheduler flow_dpmpp_2m --shift 1.0]
+Usage: /usr/bin/python3 evaluate.py --work .work [--scheduler flow_dpmpp_2m --shift 3.0]
 Prints the accuracy tables, writes <work>/eval.json and sample grids <work>/grid-*.png.
 """
 import argparse
@@ -30,8 +30,8 @@ def loosen(text, rng):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--work', default=os.path.join(os.path.dirname(__file__), '.work'))
-    ap.add_argument('--scheduler', default='flow_dpmpp_2m')
-    ap.add_argument('--shift', type=float, default=1.0)
+    ap.add_argument('--scheduler', default=C.DEFAULT_SCHEDULER)
+    ap.add_argument('--shift', type=float, default=C.DEFAULT_SHIFT)
     ap.add_argument('--steps', type=int, default=20)
     ap.add_argument('--shifts', default='1,3')
     args = ap.parse_args()
@@ -52,9 +52,9 @@ def main():
         rec = ae.decoder(ae.encoder(x))
     mse = ((rec.clamp(-1, 1) - x) ** 2).mean().item()
     res['ae_heldout_psnr'] = 10 * np.log10(4 / mse)
-    res['ae_ceiling'] = C.score(held, C.to_uint8(rec))
-    C.save_grid(os.path.join(args.work, 'grid-ae-heldout.png'),
-                np.concatenate([gt[:12], C.to_uint8(rec)[:12]]), 12)
+    rec = C.to_uint8(rec)
+    res['ae_ceiling'] = C.score(held, rec)
+    C.save_grid(os.path.join(args.work, 'grid-ae-heldout.png'), np.concatenate([gt[:12], rec[:12]]), 12)
     print(f'judge on held-out ground truth: {fmt(res["judge_on_ground_truth"])}')
     print(f'AE ceiling (held-out ground truth, PSNR {res["ae_heldout_psnr"]:.2f} dB): {fmt(res["ae_ceiling"])}')
 

@@ -1,6 +1,6 @@
 """Exports the trained demo model to ONNX (opset 16) with its tokenizer and pipeline.json.
 
-Usage: /usr/bin/python3 export.py --work .work --out .. [--scheduler flow_dpmpp_2m --shift 1.0]
+Usage: /usr/bin/python3 export.py --work .work --out .. [--scheduler flow_dpmpp_2m --shift 3.0]
 Also writes parity cases (inputs and torch outputs as .npy, plus manifest.json) to --parity for verify_onnx.mts.
 """
 import argparse
@@ -10,20 +10,10 @@ import os
 import numpy as np
 import onnx
 import torch
-import torch.nn as nn
 
 import common as C
 
 OPSET = 16
-
-
-class TextEncoderExport(nn.Module):
-    def __init__(self, te):
-        super().__init__()
-        self.te = te
-
-    def forward(self, input_ids, attention_mask):
-        return self.te(input_ids, attention_mask)
 
 
 def main():
@@ -32,13 +22,13 @@ def main():
     ap.add_argument('--work', default=os.path.join(here, '.work'))
     ap.add_argument('--out', default=os.path.dirname(here))
     ap.add_argument('--parity', default='/tmp/sg-demo-parity')
-    ap.add_argument('--scheduler', default='flow_dpmpp_2m')
-    ap.add_argument('--shift', type=float, default=1.0)
+    ap.add_argument('--scheduler', default=C.DEFAULT_SCHEDULER)
+    ap.add_argument('--shift', type=float, default=C.DEFAULT_SHIFT)
     args = ap.parse_args()
     C.setup_torch(0)
     os.makedirs(args.parity, exist_ok=True)
     model, ae, sf = C.load_trained(args.work)
-    te = TextEncoderExport(model.text).eval()
+    te = model.text.eval()
 
     paths = {k: os.path.join(args.out, f) for k, f in
              (('te', 'text_encoder.onnx'), ('dit', 'transformer.onnx'), ('vae', 'vae_decoder.onnx'))}

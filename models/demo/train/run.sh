@@ -10,8 +10,11 @@ ROOT="$(cd "$HERE/../../.." && pwd)"
 PY=/usr/bin/python3
 export OMP_NUM_THREADS=2 PYTHONHASHSEED=0
 SEED="${SEED:-0}"
-SCHEDULER="${SCHEDULER:-flow_dpmpp_2m}"   # pipeline.json default scheduler / the one the evaluation grids show
-SHIFT="${SHIFT:-3.0}"
+# SCHEDULER / SHIFT override the sampling defaults (common.py: DEFAULT_SCHEDULER, DEFAULT_SHIFT) that
+# pipeline.json ships and the evaluation reports.
+SAMPLING=()
+if [[ -n "${SCHEDULER:-}" ]]; then SAMPLING+=(--scheduler "$SCHEDULER"); fi
+if [[ -n "${SHIFT:-}" ]]; then SAMPLING+=(--shift "$SHIFT"); fi
 if [[ "${SMOKE:-0}" == 1 ]]; then
   WORK=/tmp/sg-demo-smoke; OUT=/tmp/sg-demo-smoke/model; PARITY=/tmp/sg-demo-smoke/parity
   TRAIN_ARGS=(--images 600 --ae-steps 60 --dit-steps 60)
@@ -29,10 +32,10 @@ echo "== train (seed $SEED)"
 $PY train.py --work "$WORK" --seed "$SEED" "${TRAIN_ARGS[@]}"
 t1=$(date +%s)
 echo "== evaluate"
-$PY evaluate.py --work "$WORK" --scheduler "$SCHEDULER" --shift "$SHIFT"
+$PY evaluate.py --work "$WORK" "${SAMPLING[@]}"
 t2=$(date +%s)
 echo "== export"
-$PY export.py --work "$WORK" --out "$OUT" --parity "$PARITY" --scheduler "$SCHEDULER" --shift "$SHIFT"
+$PY export.py --work "$WORK" --out "$OUT" --parity "$PARITY" "${SAMPLING[@]}"
 t3=$(date +%s)
 if [[ "${SMOKE:-0}" != 1 ]] && command -v node >/dev/null && [[ -d "$ROOT/node_modules/onnxruntime-node" ]]; then
   echo "== verify in onnxruntime-node"

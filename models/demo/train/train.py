@@ -58,7 +58,7 @@ def main():
     torch.manual_seed(args.seed + 2)
     ae = C.AutoEncoder()
     figures['params'] = {'ae_encoder': C.n_params(ae.encoder), 'ae_decoder': C.n_params(ae.decoder)}
-    log(f'AE params: encoder {C.n_params(ae.encoder)/1e6:.3f} M, decoder {C.n_params(ae.decoder)/1e6:.3f} M')
+    log(f'AE params: encoder {figures["params"]["ae_encoder"]/1e6:.3f} M, decoder {figures["params"]["ae_decoder"]/1e6:.3f} M')
     opt = torch.optim.AdamW(ae.parameters(), lr=2e-3, weight_decay=0.0)
     gen = np.random.default_rng(args.seed + 3)
     t0 = time.time()
@@ -113,7 +113,7 @@ def main():
     for p in ema.parameters():
         p.requires_grad_(False)
     figures['params'].update(text_encoder=C.n_params(model.text), dit=C.n_params(model.dit))
-    log(f'text encoder {C.n_params(model.text)/1e6:.3f} M, DiT {C.n_params(model.dit)/1e6:.3f} M params')
+    log(f'text encoder {figures["params"]["text_encoder"]/1e6:.3f} M, DiT {figures["params"]["dit"]/1e6:.3f} M params')
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
     gen = np.random.default_rng(args.seed + 5)
     torch.manual_seed(args.seed + 6)
