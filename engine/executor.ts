@@ -57,10 +57,6 @@ export class Execution implements ContextHost {
   private readonly pending = new Map<string, number>();
   private readonly dependents = new Map<string, string[]>();
   private readonly expansions = new Map<string, Expansion>();
-  /** The nodes each transient expansion added (see SubgraphOptions.transient). */
-  private readonly transientNodes = new Map<string, GraphNode[]>();
-  /** Nodes that ran in this run (not taken from the cache). */
-  private readonly ran = new Set<string>();
   private readonly progressOf = new Map<string, { parent: string; counter: { done: number; total: number } }>();
   private readonly ready: string[] = [];
   private readyHead = 0;
@@ -312,7 +308,6 @@ export class Execution implements ContextHost {
       this.settings.cache.set(this.signatures.get(node.id)!, { outputs, ui, bytes });
     }
     this.result.executed.push(node.id);
-    this.ran.add(node.id);
     if (ui) this.showUi(node, ui);
     this.release(node.id);
   }
@@ -422,7 +417,6 @@ export class Execution implements ContextHost {
       if (!toRun.has(node.id) && this.progressOf.has(node.id)) this.countProgress(parent.id, counter);
     }
     this.expansions.set(parent.id, expansion);
-    if (expansion.transient) this.transientNodes.set(parent.id, added);
     // The parent finishes when the sub-graph nodes it returns have run.
     const waitFor = new Set(resultNodes.filter((id) => toRun.has(id)));
     for (const id of waitFor) this.addDependent(id, parent.id);
@@ -446,31 +440,31 @@ export class Execution implements ContextHost {
       return;
     }
     this.store(parent, outputs);
-    if (expansion.transient) this.releaseTransient(parent, outputs);
+    if (expansion.transient) this.releaseTransient(prefix, expansion, outputs);
   }
 
   /**
    * Once a transient expansion's parent has its result, the sub-graph's results computed into
    * pool arrays leave the cache, and the arrays only they reach go back to the pool. Everything
    * else stays: results without pool arrays (the stacked conditioning, reused by the next run),
-   * results other runs were handed or this run took from the cache, and the parent's outputs.
+   * results some run was handed from the cache (this one included: takeBack refuses those), and
+   * the parent's outputs. Volatile results were never cached: this run made them.
    */
-  private releaseTransient(parent: GraphNode, parentOutputs: readonly unknown[]): void {
+  private releaseTransient(prefix: string, expansion: Expansion, parentOutputs: readonly unknown[]): void {
     const reachable = new Set<ArrayBufferLike>();
     collectBuffers(parentOutputs, reachable);
     const released = new Set<Float32Array>();
-    for (const node of this.transientNodes.get(parent.id) ?? []) {
-      const outputs = this.values.get(node.id);
+    for (const localId of expansion.nodes.keys()) {
+      const id = prefix + localId;
+      const outputs = this.values.get(id);
       if (!outputs) continue;
       const pooled = new Set<Float32Array>();
       collectArrays(outputs, pooled);
       for (const array of pooled) if (!isPooled(array)) pooled.delete(array);
-      const drop = pooled.size > 0 && this.ran.has(node.id)
-        && (this.volatile.has(node.id) || this.settings.cache.takeBack(this.signatures.get(node.id)!, outputs));
+      const drop = pooled.size > 0 && (this.volatile.has(id) || this.settings.cache.takeBack(this.signatures.get(id)!, outputs));
       if (drop) for (const array of pooled) released.add(array);
       else collectBuffers(outputs, reachable);
     }
-    this.transientNodes.delete(parent.id);
     recycle([...released].filter((a) => !reachable.has(a.buffer)));
   }
 
