@@ -104,7 +104,7 @@ export class CollabHub {
 
   private seed(name: string): NativeWorkflow | undefined {
     const saved = this.opts.workflows.readSync(name) ?? this.readTemplate(name);
-    return saved === undefined ? undefined : (parseWorkflow(JSON.parse(saved)) as NativeWorkflow);
+    return saved === undefined ? undefined : parseWorkflow(JSON.parse(saved));
   }
 
   private readTemplate(name: string): string | undefined {

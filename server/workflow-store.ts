@@ -3,19 +3,15 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { HttpError } from './http-errors.ts';
 import { UnsafePathError } from './paths.ts';
+import { isWorkflowName, WORKFLOW_NAME_RULE } from './workflow-name.ts';
 
 /**
- * Saved workflows (`/api/workflows`): one JSON file per workflow in `<data-dir>/workflows`.
- * Names are letters, digits, spaces and `_ - . ( )`, start with a letter or digit, and are at
- * most 100 characters: nothing that can name another directory. `.json` is added on disk.
+ * Saved workflows (`/api/workflows`): one JSON file per workflow in `<data-dir>/workflows`, named
+ * as workflow-name.ts allows. `.json` is added on disk.
  */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9 _.()-]{0,99}$/;
-
 export function checkWorkflowName(raw: string): string {
   const name = raw.endsWith('.json') ? raw.slice(0, -5) : raw;
-  if (!NAME.test(name) || name.includes('..') || name.endsWith(' ') || name.endsWith('.')) {
-    throw new UnsafePathError('a workflow name is 1–100 letters, digits, spaces or _ - . ( ), starting with a letter or digit (no "..")');
-  }
+  if (!isWorkflowName(name)) throw new UnsafePathError(`a workflow name is ${WORKFLOW_NAME_RULE}`);
   return name;
 }
 
@@ -32,7 +28,7 @@ export class WorkflowStore {
 
   list(): WorkflowSummary[] {
     return readdirSync(this.dir, { withFileTypes: true })
-      .filter((e) => e.isFile() && e.name.endsWith('.json') && NAME.test(e.name.slice(0, -5)))
+      .filter((e) => e.isFile() && e.name.endsWith('.json') && isWorkflowName(e.name.slice(0, -5)))
       .map((e) => {
         const stat = statSync(path.join(this.dir, e.name));
         return { name: e.name.slice(0, -5), size: stat.size, modified: stat.mtime.toISOString() };

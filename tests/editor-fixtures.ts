@@ -2,12 +2,13 @@
  * Browser-test helpers: a real server serving the built editor, Debian's Chromium driven by
  * playwright-core, and UI gestures (search-and-add, socket drags) done with the mouse.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildEditor } from '../tools/build-editor.ts';
 import { startServer, type RunningServer } from '../server/serve.ts';
 import { quietLogger } from './helpers.ts';
+import { waitUntil } from './server-fixtures/harness.ts';
 
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
@@ -53,7 +54,7 @@ export async function addNodeBySearch(page: Page, query: string, at: { x: number
   await page.locator('.quick-search input').fill(query);
   await page.locator('.quick-search input').press('Enter');
   let id: string | undefined;
-  await waitFor(async () => {
+  await waitUntil(async () => {
     id = Object.keys((await workflowOf(page)).nodes).find((n) => !before.has(n));
     return id !== undefined && (await page.locator(`sg-node[data-node-id="${id}"]`).count()) === 1;
   }, `a node for "${query}"`);
@@ -74,23 +75,6 @@ export async function dragLink(page: Page, from: string, output: number, to: str
   await page.mouse.move((a.x + b.x) / 2, (a.y + b.y) / 2, { steps: 5 });
   await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 5 });
   await page.mouse.up();
-}
-
-export async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Screenshots for docs/ when SANAGRAPH_SCREENSHOTS names a folder (the tests never write into the repository). */
-export async function screenshot(page: Page, name: string): Promise<void> {
-  const dir = process.env.SANAGRAPH_SCREENSHOTS;
-  if (!dir) return;
-  mkdirSync(dir, { recursive: true });
-  await page.screenshot({ path: path.join(dir, `${name}.png`) });
 }
 
 /** 500 nodes: the demo workflow (7 nodes, 9 links) 71 times over in a grid, plus 3 loose nodes. */

@@ -4,8 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../server/serve.ts';
 import {
-  addNodeBySearch, bigWorkflow, dragLink, launchBrowser, openEditor, screenshot, startEditorServer, waitFor, workflowOf,
+  addNodeBySearch, bigWorkflow, dragLink, launchBrowser, openEditor, startEditorServer, workflowOf,
 } from './editor-fixtures.ts';
+import { waitUntil } from './server-fixtures/harness.ts';
 import { tempDir } from './helpers.ts';
 
 /** The editor in a real Chromium against a real server: building, running, collaborating. */
@@ -79,9 +80,8 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     const image = page.locator(`sg-node[data-node-id="${save}"] .images img`);
     await image.waitFor({ timeout: 60_000 });
     // `any`: an <img> element (the tests are compiled without DOM types)
-    await waitFor(() => image.evaluate((img: any) => img.complete && img.naturalWidth === 128), 'the image to load');
+    await waitUntil(() => image.evaluate((img: any) => img.complete && img.naturalWidth === 128), 'the image to load');
     assert.equal(await page.locator('#gallery img').count(), 1, 'the gallery shows it too');
-    await screenshot(page, 'editor-demo');
     assert.deepEqual(errors, []);
     await page.context().close();
   });
@@ -107,7 +107,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     assert.equal(await page.locator('.sg-node.has-error').count(), 1, 'only that node');
     await page.locator('#canvas').click({ position: { x: 5, y: 5 } });
     await page.keyboard.press('Control+z');
-    await waitFor(async () => JSON.stringify((await workflowOf(page)).nodes) === JSON.stringify(before.nodes), 'the undo');
+    await waitUntil(async () => JSON.stringify((await workflowOf(page)).nodes) === JSON.stringify(before.nodes), 'the undo');
     await page.context().close();
   });
 
@@ -116,7 +116,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     const demo = JSON.parse(readFileSync('workflows/demo.json', 'utf8'));
     const queued = await (await fetch(`${server.url}/prompt`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: demo }) })).json() as { prompt_id: string };
     let image: { filename: string; subfolder: string; type: string } | undefined;
-    await waitFor(async () => {
+    await waitUntil(async () => {
       const history = await (await fetch(`${server.url}/history/${queued.prompt_id}`)).json() as Record<string, { outputs: Record<string, { images?: typeof image[] }> }>;
       image = history[queued.prompt_id]?.outputs['7']?.images?.[0];
       return image !== undefined;
@@ -130,7 +130,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
       data.items.add(file);
       document.querySelector('#canvas').dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
     })()`);
-    await waitFor(async () => Object.keys((await workflowOf(page)).nodes).length === 7, 'the dropped workflow');
+    await waitUntil(async () => Object.keys((await workflowOf(page)).nodes).length === 7, 'the dropped workflow');
     assert.deepEqual((await workflowOf(page)).nodes, demo.nodes);
     await page.locator('sg-node[data-node-id="5"]').waitFor();
 
@@ -138,8 +138,8 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await page.locator('sg-node[data-node-id="5"] .title').dblclick();
     await page.locator('sg-node[data-node-id="5"] .title-edit').fill('My sampler');
     await page.locator('sg-node[data-node-id="5"] .title-edit').press('Enter');
-    await waitFor(async () => (await workflowOf(page)).ui.nodes['5'].title === 'My sampler', 'the new title');
-    await waitFor(async () => (await page.locator('sg-node[data-node-id="5"] .title').first().innerText()).startsWith('My sampler'), 'the new title drawn');
+    await waitUntil(async () => (await workflowOf(page)).ui.nodes['5'].title === 'My sampler', 'the new title');
+    await waitUntil(async () => (await page.locator('sg-node[data-node-id="5"] .title').first().innerText()).startsWith('My sampler'), 'the new title drawn');
 
     // Drop a link from the sampler's LATENT output into empty space: the search offers LATENT takers.
     const from = await page.locator('sg-node[data-node-id="5"] .output[data-output="0"] .sg-socket').boundingBox();
@@ -153,7 +153,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     assert.ok(!offered.includes('TextEncode'), 'only nodes with a LATENT input');
     await page.locator('.quick-search input').fill('save latent');
     await page.locator('.quick-search input').press('Enter');
-    await waitFor(async () => Object.values((await workflowOf(page)).nodes).some((n) => n.type === 'SaveLatent'), 'the new node');
+    await waitUntil(async () => Object.values((await workflowOf(page)).nodes).some((n) => n.type === 'SaveLatent'), 'the new node');
     const wf = await workflowOf(page);
     const saveLatent = Object.values(wf.nodes).find((n) => n.type === 'SaveLatent')!;
     assert.deepEqual(saveLatent.inputs.latent, ['5', 0]);
@@ -167,7 +167,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await other.waitForSelector('body[data-ready=true]');
     await other.mouse.move(600, 400);
     await other.keyboard.press('Control+v');
-    await waitFor(async () => Object.keys((await workflowOf(other)).nodes).length === 2, 'the pasted nodes');
+    await waitUntil(async () => Object.keys((await workflowOf(other)).nodes).length === 2, 'the pasted nodes');
     const pasted = Object.entries((await workflowOf(other)).nodes);
     const noise = pasted.find(([, n]) => n.type === 'LatentInit')!;
     const sampler = pasted.find(([, n]) => n.type === 'Sampler')!;
@@ -185,7 +185,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     const steps = await page.evaluate(`(() => { const id = app.graph.addNode('PrimitiveInt', { x: 760, y: 420 }); app.graph.setWidget(id, 'value', 3); return id; })()`) as string;
     await page.locator(`sg-node[data-node-id="${steps}"]`).waitFor();
     await dragLink(page, steps, 0, '5', 'steps');
-    await waitFor(async () => JSON.stringify((await workflowOf(page)).nodes['5'].inputs.steps) === JSON.stringify([steps, 0]), 'the link');
+    await waitUntil(async () => JSON.stringify((await workflowOf(page)).nodes['5'].inputs.steps) === JSON.stringify([steps, 0]), 'the link');
     const linked = page.locator('sg-node[data-node-id="5"] .widget.linked[data-input="steps"]');
     await linked.waitFor(); // drawn after the document changed
     assert.match(await linked.innerText(), /from PrimitiveInt/);
@@ -267,13 +267,13 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
       app(a.page, `app.graph.setWidget('${na}', 'value', 11)`),
       app(b.page, `app.graph.setWidget('${nb}', 'value', 22)`),
     ]);
-    await waitFor(async () => JSON.stringify(await workflowOf(a.page)) === JSON.stringify(await workflowOf(b.page)), 'both pages to converge');
+    await waitUntil(async () => JSON.stringify(await workflowOf(a.page)) === JSON.stringify(await workflowOf(b.page)), 'both pages to converge');
     const both = await workflowOf(a.page);
     assert.equal(both.nodes[na].inputs.value, 11);
     assert.equal(both.nodes[nb].inputs.value, 22);
     const aValueInB = b.page.locator(`sg-node[data-node-id="${na}"] [name="value"]`);
     await aValueInB.waitFor();
-    await waitFor(async () => (await aValueInB.inputValue()) === '11', 'B to draw A\'s widget value');
+    await waitUntil(async () => (await aValueInB.inputValue()) === '11', 'B to draw A\'s widget value');
 
     // Presence: B's cursor shows in A, with B's name.
     const bName = await b.page.inputValue('#user-name');
@@ -291,10 +291,10 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     // A's undo takes back A's last edit only.
     await app(a.page, `app.graph.setWidget('${na}', 'value', 12)`);
     await app(b.page, `app.graph.setWidget('${nb}', 'value', 23)`);
-    await waitFor(async () => (await workflowOf(a.page)).nodes[nb].inputs.value === 23, 'B\'s edit in A');
+    await waitUntil(async () => (await workflowOf(a.page)).nodes[nb].inputs.value === 23, 'B\'s edit in A');
     await a.page.locator('#canvas').click({ position: { x: 5, y: 5 } });
     await a.page.keyboard.press('Control+z');
-    await waitFor(async () => (await workflowOf(b.page)).nodes[na].inputs.value === 11, 'A\'s undo in B');
+    await waitUntil(async () => (await workflowOf(b.page)).nodes[na].inputs.value === 11, 'A\'s undo in B');
     assert.equal((await workflowOf(a.page)).nodes[nb].inputs.value, 23, 'B\'s edit stays');
     assert.equal((await workflowOf(b.page)).nodes[nb].inputs.value, 23);
 
@@ -303,17 +303,16 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await app(b.page, `app.graph.setWidget('${nb}', 'value', 99)`);
     await app(a.page, `app.graph.setTitle('${na}', 'from A while B was away')`);
     await app(b.page, 'app.provider.connect()');
-    await waitFor(async () => JSON.stringify(await workflowOf(a.page)) === JSON.stringify(await workflowOf(b.page)), 'convergence after reconnect');
+    await waitUntil(async () => JSON.stringify(await workflowOf(a.page)) === JSON.stringify(await workflowOf(b.page)), 'convergence after reconnect');
     const merged = await workflowOf(a.page);
     assert.equal(merged.nodes[nb].inputs.value, 99);
     assert.equal(merged.ui.nodes[na].title, 'from A while B was away');
-    await screenshot(a.page, 'editor-collab');
     assert.deepEqual([...a.errors, ...b.errors], []);
     await a.page.context().close();
     await b.page.context().close();
 
     // The workflow file follows the document (saved within a second), and a restart keeps it.
-    await waitFor(async () => {
+    await waitUntil(async () => {
       const res = await fetch(`${server.url}/api/workflows/together`);
       return res.ok && JSON.stringify(((await res.json()) as { nodes: unknown }).nodes) === JSON.stringify(merged.nodes);
     }, 'the saved workflow file', 5000);

@@ -1,4 +1,4 @@
-import { detectFormat, fromComfyApi, isRecord, toComfyApi as comfyApiOf, WORKFLOW_FORMAT } from '../../engine/workflow-formats.ts';
+import { detectFormat, fromComfyApi, isRecord, WORKFLOW_FORMAT } from '../../engine/workflow-formats.ts';
 import type { ComfyApiWorkflow } from '../../engine/workflow.ts';
 import { workflowFromPng } from '../../engine/workflow-png.ts';
 import type { NativeWorkflow } from './workflow-doc.ts';
@@ -18,16 +18,12 @@ export function toNative(data: unknown): NativeWorkflow {
       throw new Error(`unsupported workflow format "${String(format)}": this version reads "${WORKFLOW_FORMAT}"`);
     }
     case 'comfy-api':
-      return fromComfyApi(data as ComfyApiWorkflow) as NativeWorkflow;
+      return fromComfyApi(data as ComfyApiWorkflow);
     case 'comfy-ui':
       throw new Error('this is a ComfyUI editor save file: export it from ComfyUI with "Export (API)" and import that');
     default:
       throw new Error(`not a workflow: expected {"format": "${WORKFLOW_FORMAT}", "nodes": …} or ComfyUI's API format`);
   }
-}
-
-export function toComfyApi(workflow: NativeWorkflow): ComfyApiWorkflow {
-  return comfyApiOf(workflow);
 }
 
 export function download(name: string, data: unknown): void {

@@ -1,11 +1,12 @@
 import * as Y from 'yjs';
+import { isLink, WORKFLOW_FORMAT } from '../../engine/workflow-formats.ts';
 import { inputType, type NodeSpec } from './catalog.ts';
 import {
-  linkKey, liveLinks, loadWorkflow, nodeInputs, nodeMap, toWorkflow,
+  linkKey, liveLinks, loadWorkflow, nodeInputs, nodeMap, toWorkflow, writeNode,
   type NativeWorkflow, type Position, type WorkflowDoc,
 } from './workflow-doc.ts';
 
-/** The origin of every change this editor makes: undo tracks only these, and the view skips them. */
+/** The origin of every change this editor makes: undo tracks only these. */
 export const LOCAL = Symbol('local-edit');
 
 export class GraphError extends Error {
@@ -141,11 +142,11 @@ export class Graph {
     const ui = all.ui as { nodes: Record<string, unknown> };
     for (const id of ids) {
       if (!all.nodes[id]) continue;
-      const inputs = Object.fromEntries(Object.entries(all.nodes[id].inputs).filter(([, v]) => !Array.isArray(v) || keep.has(v[0] as string)));
+      const inputs = Object.fromEntries(Object.entries(all.nodes[id].inputs).filter(([, v]) => !isLink(v) || keep.has(v[0])));
       nodes[id] = { type: all.nodes[id].type, inputs };
       uiNodes[id] = ui.nodes[id];
     }
-    return { format: 'sanagraph/workflow@1', nodes, ui: { nodes: uiNodes } };
+    return { format: WORKFLOW_FORMAT, nodes, ui: { nodes: uiNodes } };
   }
 
   /** Adds a fragment with new ids, its top-left corner at `at`; returns the new ids. */
@@ -157,17 +158,10 @@ export class Graph {
     const renamed = new Map(ids.map((id) => [id, this.newId()]));
     this.transact(() => {
       for (const id of ids) {
-        const node = fragment.nodes[id];
-        const literals = Object.fromEntries(Object.entries(node.inputs).filter(([, v]) => !Array.isArray(v)));
         const nid = renamed.get(id)!;
-        this.wd.nodes.set(nid, nodeMap(node.type, literals, ui[id]?.title));
+        writeNode(this.wd, nid, fragment.nodes[id], ui[id]?.title, (source) => renamed.get(source));
         const p = ui[id]?.pos ?? [0, 0];
         this.wd.positions.set(nid, { x: Math.round(at.x + p[0] - minX), y: Math.round(at.y + p[1] - minY) });
-        for (const [input, v] of Object.entries(node.inputs)) {
-          if (Array.isArray(v) && renamed.has(v[0] as string)) {
-            this.wd.links.set(linkKey(nid, input), { from: renamed.get(v[0] as string)!, output: v[1] as number, to: nid, input });
-          }
-        }
       }
     });
     return [...renamed.values()];

@@ -7,7 +7,8 @@ import type { NodeHost } from './node-view.ts';
 import { Presence } from './presence.ts';
 import { Runner } from './run.ts';
 import { mountShortcuts } from './shortcuts.ts';
-import { $, NAME, toast } from './ui.ts';
+import { isWorkflowName } from '../../server/workflow-name.ts';
+import { $, toast } from './ui.ts';
 import { GraphView } from './view.ts';
 import { mountWorkflowActions } from './workflow-actions.ts';
 import { linkKey, nodeInputs, workflowDoc, type NativeWorkflow, type Position } from './workflow-doc.ts';
@@ -20,7 +21,7 @@ import { linkKey, nodeInputs, workflowDoc, type NativeWorkflow, type Position } 
 function workflowName(): string {
   const params = new URLSearchParams(location.search);
   const name = params.get('workflow');
-  if (name && NAME.test(name)) return name;
+  if (name && isWorkflowName(name)) return name;
   params.set('workflow', 'demo');
   history.replaceState(null, '', `?${params}`);
   return 'demo';

@@ -2,13 +2,14 @@ import { html, LitElement, nothing, type PropertyValues, type TemplateResult } f
 import { ClassicPreset } from 'rete';
 import { inputType, type NodeSpec, type WidgetSpec } from './catalog.ts';
 
+const TYPE_COLORS: Record<string, string> = {
+  LATENT: '#ff9cf9', CONDITIONING: '#ffa931', IMAGE: '#64b5f6', SANA_MODEL: '#b39ddb',
+  TEXT_ENCODER: '#ffd500', DCAE: '#ff6e6e', INT: '#7fd17f', FLOAT: '#a4e4a4', STRING: '#9ccc65', BOOLEAN: '#4db6ac',
+};
+
 /** A colour per data type, the same in every session (sockets and links are coloured by it). */
 export function typeColor(type: string): string {
-  const known: Record<string, string> = {
-    LATENT: '#ff9cf9', CONDITIONING: '#ffa931', IMAGE: '#64b5f6', SANA_MODEL: '#b39ddb',
-    TEXT_ENCODER: '#ffd500', DCAE: '#ff6e6e', INT: '#7fd17f', FLOAT: '#a4e4a4', STRING: '#9ccc65', BOOLEAN: '#4db6ac',
-  };
-  if (known[type]) return known[type];
+  if (TYPE_COLORS[type]) return TYPE_COLORS[type];
   let h = 0;
   for (const c of type) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   return `hsl(${h % 360} 70% 65%)`;

@@ -28,7 +28,8 @@ export class Presence {
     };
     this.layer.className = 'cursors';
     view.area.area.content.holder.append(this.layer);
-    awareness.on('change', () => this.render());
+    // Our own changes (every pointer move) show nothing here: only other people are drawn.
+    awareness.on('change', (_changes: unknown, origin: unknown) => { if (origin !== 'local') this.render(); });
     view.area.addPipe((ctx) => {
       if (ctx.type === 'nodepicked' || ctx.type === 'pointerup') queueMicrotask(() => this.shareSelection());
       return ctx;

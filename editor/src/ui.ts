@@ -1,4 +1,5 @@
 /** Small page helpers: elements by id, the toast, and the workflow-name dialog. */
+import { isWorkflowName, WORKFLOW_NAME_RULE } from '../../server/workflow-name.ts';
 
 export const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -10,8 +11,6 @@ export function toast(message: string): void {
   (el as unknown as { timer?: number }).timer = window.setTimeout(() => el.classList.remove('show'), 5000);
 }
 
-/** A workflow name, as the server accepts it (server/workflow-store.ts). */
-export const NAME = /^[A-Za-z0-9][A-Za-z0-9 _.()-]{0,99}$/;
 
 /** Asks for a workflow name in a small dialog; says what is wrong with a bad one before closing. */
 export function askName(question: string, suggestion: string): Promise<string | undefined> {
@@ -33,8 +32,8 @@ export function askName(question: string, suggestion: string): Promise<string | 
     form.onsubmit = (e) => {
       e.preventDefault();
       const name = input.value.trim();
-      if (NAME.test(name) && !name.includes('..')) close(name);
-      else hint.textContent = 'Use 1–100 letters, digits, spaces or _ - . ( ), starting with a letter or digit.';
+      if (isWorkflowName(name)) close(name);
+      else hint.textContent = `Use ${WORKFLOW_NAME_RULE}.`;
     };
     cancel.onclick = () => close(undefined);
     dialog.addEventListener('cancel', () => close(undefined));

@@ -8,7 +8,7 @@ import type { NodeSpec } from './catalog.ts';
 import { Graph, GraphError } from './graph.ts';
 import { IndexedSocketPosition } from './socket-positions.ts';
 import { estimateHeight, NODE_WIDTH, socketTemplate, typeColor, ViewNode, type NodeHost, type TypedSocket } from './node-view.ts';
-import { linkKey, liveLinks, nodeInputs, type Position } from './workflow-doc.ts';
+import { linkTarget, liveLinks, type Position } from './workflow-doc.ts';
 
 type Connection = ClassicPreset.Connection<ClassicPreset.Node, ClassicPreset.Node>;
 type Schemes = GetSchemes<ViewNode, Connection>;
@@ -17,7 +17,7 @@ type AreaExtra = LitArea2D<Schemes>;
 /**
  * The canvas: rete renders what the shared document holds. The document is the only truth —
  * edits made here go to it (through Graph), and `reconcile` brings rete in line with it after
- * every change that did not start here (other people, undo/redo, imports).
+ * every change, redrawing only the nodes the change touched (a drag moves one node per step).
  */
 export class GraphView {
   readonly editor = new NodeEditor<Schemes>();
@@ -28,6 +28,8 @@ export class GraphView {
   private readonly applying = new Map<string, number>();
   private queue: Promise<void> = Promise.resolve();
   private pending = false;
+  /** Nodes changed since the last reconcile; `all` after nodes were added or removed (their links come and go too). */
+  private dirty: Set<string> | 'all' = 'all';
   private renderVersion = 0;
   readonly selector = AreaExtensions.selector();
   onProblem: (message: string) => void = () => {};
@@ -64,7 +66,11 @@ export class GraphView {
    */
   async start(): Promise<void> {
     await this.frame(estimatedRect(this.graph.wd, this.catalog));
-    this.graph.wd.doc.on('afterTransaction', (tr) => { if (tr.changed.size) void this.scheduleReconcile(); });
+    this.graph.wd.doc.on('afterTransaction', (tr) => {
+      if (!tr.changed.size) return;
+      this.noteChanges(tr);
+      void this.scheduleReconcile();
+    });
     this.area.addPipe((ctx) => {
       if (ctx.type === 'zoomed') void this.updateDetail();
       return ctx;
@@ -164,6 +170,24 @@ export class GraphView {
     return { x: (r.width / 2 - x) / k, y: (r.height / 2 - y) / k };
   }
 
+  /** Which nodes a transaction touched: by key in the positions and links maps, by parent in a node's own maps. */
+  private noteChanges(tr: Y.Transaction): void {
+    const wd = this.graph.wd;
+    for (const [changed, keys] of tr.changed) {
+      if (this.dirty === 'all') return;
+      const type: unknown = changed;
+      if (type === wd.meta) continue;
+      if (type === wd.nodes) this.dirty = 'all';
+      else if (type === wd.positions) for (const key of keys) this.dirty.add(key!);
+      else if (type === wd.links) for (const key of keys) this.dirty.add(linkTarget(key!));
+      else {
+        const id = nodeIdOf(changed, wd.nodes);
+        if (id === undefined) this.dirty = 'all';
+        else this.dirty.add(id);
+      }
+    }
+  }
+
   scheduleReconcile(): Promise<void> {
     if (this.pending) return this.queue;
     this.pending = true;
@@ -195,7 +219,10 @@ export class GraphView {
     // until they are laid out), so one-at-a-time would cost a timer tick per link.
     const linkedInputs = new Map<string, string[]>();
     for (const l of wanted.values()) linkedInputs.set(l.to, [...(linkedInputs.get(l.to) ?? []), l.input]);
-    await Promise.all([...wd.nodes.entries()].map(([id, node]) => this.syncNode(id, node, linkedInputs.get(id)?.sort().join(',') ?? '')));
+    const dirty = this.dirty;
+    this.dirty = new Set();
+    const toSync = dirty === 'all' ? [...wd.nodes.keys()] : [...dirty].filter((id) => wd.nodes.has(id));
+    await Promise.all(toSync.map((id) => this.syncNode(id, wd.nodes.get(id)!, linkedInputs.get(id)?.sort().join(',') ?? '')));
     await Promise.all([...wanted].map(([key, l]) => {
       if (this.editor.getConnection(key)) return undefined;
       const from = this.editor.getNode(l.from);
@@ -267,13 +294,16 @@ export class GraphView {
     if (nodes.length) await AreaExtensions.zoomAt(this.area, nodes, { scale: 0.9 });
   }
 
-  /** The widget inputs' current values, for tests and the API. */
-  widgetValues(id: string): Record<string, unknown> {
-    const node = this.graph.wd.nodes.get(id);
-    return node ? nodeInputs(node).toJSON() : {};
-  }
+}
 
-  linkKey = linkKey;
+/** The id of the node whose own maps (the node, its inputs) hold `type`. */
+function nodeIdOf(type: { _item: Y.Item | null }, nodes: Y.Map<Y.Map<unknown>>): string | undefined {
+  let item = type._item;
+  while (item) {
+    if ((item.parent as unknown) === nodes) return item.parentSub ?? undefined;
+    item = (item.parent as { _item: Y.Item | null } | null)?._item ?? null;
+  }
+  return undefined;
 }
 
 /** The document's extent from node positions and estimated node sizes (no DOM needed). */

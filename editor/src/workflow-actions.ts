@@ -1,4 +1,5 @@
-import { download, readWorkflowFile, toComfyApi } from './files.ts';
+import { toComfyApi, WORKFLOW_FORMAT } from '../../engine/workflow-formats.ts';
+import { download, readWorkflowFile } from './files.ts';
 import type { Graph } from './graph.ts';
 import { $, askName, toast } from './ui.ts';
 import type { GraphView } from './view.ts';
@@ -24,7 +25,7 @@ export function mountWorkflowActions(name: string, graph: Graph, view: GraphView
   const click = (id: string, fn: () => unknown) => { $(id).onclick = () => void fn(); };
   click('btn-new', async () => {
     const n = await askName('Name of the new workflow', 'untitled');
-    if (n && await saveAs(n, { format: 'sanagraph/workflow@1', nodes: {} })) go(n);
+    if (n && await saveAs(n, { format: WORKFLOW_FORMAT, nodes: {} })) go(n);
   });
   click('btn-open', () => showOpenDialog(go, async (template) => {
     const n = await askName(`Name of the new workflow (from the template "${template}")`, `my ${template}`);

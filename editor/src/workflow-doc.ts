@@ -1,5 +1,6 @@
 import * as Y from 'yjs';
 import { isLink, WORKFLOW_FORMAT } from '../../engine/workflow-formats.ts';
+import type { Workflow } from '../../engine/workflow.ts';
 
 /**
  * The shared document of one workflow, as the editor and the server both read it.
@@ -17,15 +18,9 @@ import { isLink, WORKFLOW_FORMAT } from '../../engine/workflow-formats.ts';
 
 export interface Position { x: number; y: number }
 export interface LinkValue { from: string; output: number; to: string; input: string }
-export type Literal = string | number | boolean | null;
 
-/** The native workflow format (engine/workflow.ts), as plain data. */
-export interface NativeWorkflow {
-  format: 'sanagraph/workflow@1';
-  nodes: Record<string, { type: string; inputs: Record<string, unknown> }>;
-  ui?: Record<string, unknown>;
-}
-
+/** The native workflow format (the engine's type; only the type is imported, not its zod schema). */
+export type NativeWorkflow = Workflow;
 
 export interface WorkflowDoc {
   doc: Y.Doc;
@@ -46,6 +41,8 @@ export function workflowDoc(doc: Y.Doc): WorkflowDoc {
 }
 
 export const linkKey = (to: string, input: string): string => `${to}:${input}`;
+/** The node a link key's input belongs to (input names hold no ":"). */
+export const linkTarget = (key: string): string => key.slice(0, key.lastIndexOf(':'));
 
 
 /** A new node's Y.Map (not yet in the document). */
@@ -63,6 +60,23 @@ export function nodeInputs(node: Y.Map<unknown>): Y.Map<unknown> {
   return node.get('inputs') as Y.Map<unknown>;
 }
 
+/**
+ * Writes a workflow node into the document under `id`: literal inputs into its map, links into
+ * `links` with their source id mapped by `sourceOf` (a link whose source maps to undefined is dropped).
+ */
+export function writeNode(wd: WorkflowDoc, id: string, node: NativeWorkflow['nodes'][string], title?: string,
+  sourceOf: (id: string) => string | undefined = (source) => source): void {
+  const literals: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(node.inputs ?? {})) {
+    if (!isLink(value)) literals[name] = value;
+    else {
+      const from = sourceOf(value[0]);
+      if (from !== undefined) wd.links.set(linkKey(id, name), { from, output: value[1], to: id, input: name });
+    }
+  }
+  wd.nodes.set(id, nodeMap(node.type, literals, title));
+}
+
 /** Replaces the document's content with a workflow (in one transaction). */
 export function loadWorkflow(wd: WorkflowDoc, workflow: NativeWorkflow, origin?: unknown): void {
   const ui = (workflow.ui ?? {}) as { nodes?: Record<string, { title?: string; pos?: [number, number] }> } & Record<string, unknown>;
@@ -72,13 +86,8 @@ export function loadWorkflow(wd: WorkflowDoc, workflow: NativeWorkflow, origin?:
     wd.links.clear();
     let row = 0;
     for (const [id, node] of Object.entries(workflow.nodes)) {
-      const literals: Record<string, unknown> = {};
-      for (const [name, value] of Object.entries(node.inputs ?? {})) {
-        if (isLink(value)) wd.links.set(linkKey(id, name), { from: value[0], output: value[1], to: id, input: name });
-        else literals[name] = value;
-      }
       const nodeUi = ui.nodes?.[id];
-      wd.nodes.set(id, nodeMap(node.type, literals, nodeUi?.title));
+      writeNode(wd, id, node, nodeUi?.title);
       const pos = nodeUi?.pos;
       wd.positions.set(id, pos ? { x: pos[0], y: pos[1] } : { x: 40 + 340 * (row % 4), y: 40 + 300 * Math.floor(row / 4) });
       row++;

@@ -4,7 +4,6 @@ import { Router } from 'express';
 import type { InputSpec } from '../../engine/inputs.ts';
 import type { NodeRegistry } from '../../engine/registry.ts';
 import { parseWorkflow, WorkflowFormatError, type Workflow } from '../../engine/workflow.ts';
-import type { NativeWorkflow } from '../../editor/src/workflow-doc.ts';
 import { CLEARED_COOKIE, safeEqual, sessionCookie } from '../auth.ts';
 import { LoginBody, parse, WorkflowBody } from '../bodies.ts';
 import type { ServerContext } from '../context.ts';
@@ -69,7 +68,7 @@ export function ownRoutes(ctx: ServerContext): Router {
     }
     const { created } = ctx.workflows.put(name(req.params.name), body);
     const saved = checkWorkflowName(name(req.params.name));
-    ctx.collab?.replaced(saved, workflow as NativeWorkflow);
+    ctx.collab?.replaced(saved, workflow);
     res.status(created ? 201 : 200).json({ name: saved });
   });
   r.delete('/workflows/:name', (req, res) => {
