@@ -31,7 +31,7 @@ export async function workerCommand(opts: WorkerCommandOptions): Promise<number>
     await reachRedis(url);
     worker = await PromptWorker.start({
       queueUrl: url, device: opts.device, id: opts.name, dataDir, stallMs: opts.stallTimeout * 1000, logger: stderrLogger,
-      engine: { modelsDir: 'models', confinePaths: true, ...opts.engine },
+      engine: opts.engine,
     });
   } catch (e) {
     cleanup();

@@ -49,7 +49,7 @@ export interface CollabOptions {
   dir: string;
   workflows: WorkflowStore;
   /** Shipped workflows that seed a document of the same name. */
-  templatesDir: string;
+  templates: WorkflowStore;
   logger: Logger;
 }
 
@@ -103,13 +103,8 @@ export class CollabHub {
   }
 
   private seed(name: string): NativeWorkflow | undefined {
-    const saved = this.opts.workflows.readSync(name) ?? this.readTemplate(name);
+    const saved = this.opts.workflows.readSync(name) ?? this.opts.templates.readSync(name);
     return saved === undefined ? undefined : parseWorkflow(JSON.parse(saved));
-  }
-
-  private readTemplate(name: string): string | undefined {
-    const file = path.join(this.opts.templatesDir, `${name}.json`);
-    return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
   }
 
   private scheduleSave(name: string, doc: Y.Doc): void {

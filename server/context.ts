@@ -18,6 +18,8 @@ export interface ServerContext {
   runner: Executor;
   hub: ClientHub;
   workflows: WorkflowStore;
+  /** The shipped workflows (workflows/), offered as templates. */
+  templates: WorkflowStore;
   /** With a distributed queue (docs/scaling.md): its workers, for `/queue` and `/system_stats`. */
   cluster?: Cluster;
   /** Live collaborative documents of the saved workflows (the editor's `/collab/<name>`). */

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { describeNodes, type NodeInfo } from '../engine/catalog.ts';
 import type { Engine, ExecuteOptions } from '../engine/engine.ts';
 import { EngineThread } from '../engine/engine-thread.ts';
@@ -18,12 +19,16 @@ const SETUP = new URL('../nodes/engine-setup.ts', import.meta.url).href;
 export class EngineHost {
   private thread: EngineThread;
   private catalogCache?: Record<string, NodeInfo>;
+  private running = 0;
+  private freeRequested?: { clearCache: boolean };
 
   private constructor(readonly front: Engine, private readonly setup: EngineSetupOptions, private readonly logger: Logger) {
     this.thread = new EngineThread({ setup: SETUP, options: setup });
   }
 
-  static async create(setup: EngineSetupOptions, logger: Logger): Promise<EngineHost> {
+  /** A server's or worker's engine: models from ./models and workflow paths kept inside the models and input folders, unless set. */
+  static async create(options: EngineSetupOptions, logger: Logger): Promise<EngineHost> {
+    const setup = { ...options, modelsDir: options.modelsDir ?? 'models', confinePaths: options.confinePaths ?? true };
     const { engine, report } = await createEngine({ ...setup, sessions: 'worker' }, logger);
     for (const f of report.failed) logger.warn(`custom nodes ${f.path} skipped: ${f.error}`);
     for (const l of report.loaded) logger.info(`custom nodes ${l.path}: ${l.types.join(', ')}`);
@@ -33,6 +38,7 @@ export class EngineHost {
   }
 
   get outputDir(): string { return this.front.outputDir; }
+  get modelsDir(): string { return path.resolve(this.setup.modelsDir ?? 'models'); }
   get tempDir(): string { return this.front.tempRoot; }
 
   /** `/object_info`: computed once, the node set does not change while the server runs. */
@@ -46,13 +52,34 @@ export class EngineHost {
   }
 
   async execute(workflow: unknown, opts: ExecuteOptions): Promise<ExecutionResult> {
+    this.running++;
     try {
       return await this.thread.execute(workflow, opts);
     } catch (e) {
       // Validation and format errors leave the thread healthy; anything else means it died.
       if (!(e instanceof WorkflowValidationError) && !(e instanceof WorkflowFormatError)) this.restart(e as Error);
       throw e;
+    } finally {
+      this.running--;
+      const request = this.freeRequested;
+      if (request && this.running === 0) {
+        this.freeRequested = undefined;
+        await this.free(request).catch((e) => this.logger.warn(`free after the prompt failed: ${(e as Error).message}`));
+      }
     }
+  }
+
+  /**
+   * Unloads the models (and with `clearCache` drops cached results) now, or once the running
+   * prompt has finished, as ComfyUI's `/free` does; requests made meanwhile are merged.
+   */
+  async free(opts: { clearCache: boolean }): Promise<void> {
+    if (this.running > 0) {
+      this.freeRequested = { clearCache: opts.clearCache || (this.freeRequested?.clearCache ?? false) };
+      return;
+    }
+    await this.thread.command('free');
+    if (opts.clearCache) await this.thread.command('clearCache');
   }
 
   command<T = unknown>(name: string): Promise<T> {

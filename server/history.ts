@@ -53,7 +53,7 @@ export class RunRecord {
     }]);
   }
 
-  entry(item: QueuedPrompt, result: ExecutionResult | undefined): HistoryEntry {
+  entry(item: QueuedPrompt, result: Pick<ExecutionResult, 'status' | 'outputs'> | undefined): HistoryEntry {
     const extraData = { ...item.extraData };
     for (const key of SENSITIVE_EXTRA_DATA) delete extraData[key];
     const success = result?.status === 'success';

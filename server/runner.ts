@@ -22,7 +22,6 @@ interface PreviewEvent { type: 'preview'; data: { prompt_id: string; format: 'jp
 export class PromptRunner {
   private readonly stopping = new AbortController();
   private current?: { item: QueuedPrompt; controller: AbortController };
-  private freeRequested?: { clearCache: boolean };
   private loop?: Promise<void>;
 
   constructor(private readonly queue: PromptQueue, private readonly engine: EngineHost, private readonly hub: ClientHub, private readonly logger: Logger) {}
@@ -42,14 +41,9 @@ export class PromptRunner {
     return true;
   }
 
-  /** Unloads the models (and drops cached results) now, or after the running prompt, as ComfyUI's `/free` does. */
-  async free(opts: { clearCache: boolean }): Promise<void> {
-    if (this.current) {
-      this.freeRequested = { clearCache: opts.clearCache || (this.freeRequested?.clearCache ?? false) };
-      return;
-    }
-    await this.engine.command('free');
-    if (opts.clearCache) await this.engine.command('clearCache');
+  /** Unloads the models (and drops cached results) now, or after the running prompt (EngineHost.free). */
+  free(opts: { clearCache: boolean }): Promise<void> {
+    return this.engine.free(opts);
   }
 
   async stop(): Promise<void> {
@@ -65,11 +59,6 @@ export class PromptRunner {
         const item = await this.queue.take(signal);
         if (!item) return;
         await this.runOne(item);
-        if (this.freeRequested) {
-          const request = this.freeRequested;
-          this.freeRequested = undefined;
-          await this.free(request);
-        }
       } catch (e) {
         // The queue store failed (disk full, say): log, wait a little, and keep serving.
         this.logger.error(`executor: ${(e as Error).stack ?? String(e)}`);

@@ -43,7 +43,7 @@ export interface ServerOptions {
   /** A Redis URL: prompts go on a BullMQ queue that `sanagraph worker`s take (docs/scaling.md) instead of running here. */
   queue?: string;
   /** With `queue`: run a worker in this process too (`device` replaces LoadPipeline's `auto`). */
-  localWorker?: { device?: string; stallMs?: number };
+  localWorker?: { device?: string };
   logger?: Logger;
 }
 
@@ -122,7 +122,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
     const recovered = await store.recover();
     if (recovered) logger.info(`re-queued ${recovered} prompt(s) that were running when the server stopped`);
-    engine = await EngineHost.create({ modelsDir: 'models', confinePaths: true, ...opts.engine, outputDir: dirs.output, inputDir: dirs.input, tempDir: dirs.temp, debug: opts.debug }, logger);
+    engine = await EngineHost.create({ ...opts.engine, outputDir: dirs.output, inputDir: dirs.input, tempDir: dirs.temp, debug: opts.debug }, logger);
   } catch (e) {
     await store.close();
     throw e;
@@ -135,9 +135,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   queue.subscribe(() => hub.queueChanged());
   const runner = new PromptRunner(store, engine, hub, logger);
   const workflows = new WorkflowStore(path.join(dataDir, 'workflows'));
-  const collab = new CollabHub({ dir: path.join(dataDir, 'collab'), workflows, templatesDir: TEMPLATES_DIR, logger });
+  const templates = new WorkflowStore(TEMPLATES_DIR, 'template');
+  const collab = new CollabHub({ dir: path.join(dataDir, 'collab'), workflows, templates, logger });
   const context: ServerContext = {
-    engine, queue, history: store, runner: distributed?.cluster ?? runner, cluster: distributed?.cluster, hub, workflows, collab,
+    engine, queue, history: store, runner: distributed?.cluster ?? runner, cluster: distributed?.cluster, hub, workflows, templates, collab,
     dirs, features, limits, token, corsOrigin, debug: opts.debug ?? false, logger, startedAt: Date.now(),
   };
   const server = createServer(createApp(context));
@@ -172,7 +173,7 @@ async function distributedQueue(opts: ServerOptions, parts: { hub: ClientHub; st
   try {
     return await setup.startDistributed({
       url: opts.queue!, history: parts.store, hub: parts.hub, dirs: parts.dirs, maxPending: opts.maxQueue ?? 10_000, dataDir: parts.dataDir, logger: parts.logger,
-      localWorker: opts.localWorker && { ...opts.localWorker, engine: { modelsDir: 'models', confinePaths: true, ...opts.engine, inputDir: parts.dirs.input, debug: opts.debug } },
+      localWorker: opts.localWorker && { ...opts.localWorker, engine: { ...opts.engine, inputDir: parts.dirs.input, debug: opts.debug } },
     });
   } catch (e) {
     await cleanup();

@@ -17,8 +17,9 @@ export function checkWorkflowName(raw: string): string {
 
 export interface WorkflowSummary { name: string; size: number; modified: string }
 
+/** Workflows in a folder: the saved ones, or (kind "template") those shipped in workflows/. */
 export class WorkflowStore {
-  constructor(readonly dir: string) {
+  constructor(readonly dir: string, private readonly kind: 'workflow' | 'template' = 'workflow') {
     mkdirSync(dir, { recursive: true });
   }
 
@@ -43,7 +44,7 @@ export class WorkflowStore {
       return await readFile(this.file(name), { encoding: 'utf8', flag: constants.O_RDONLY | constants.O_NOFOLLOW });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ELOOP') throw new HttpError(404, 'not_found', `no workflow named "${name}"`);
+      if (code === 'ENOENT' || code === 'ELOOP') throw new HttpError(404, 'not_found', `no ${this.kind} named "${name}"`);
       throw e;
     }
   }
@@ -81,7 +82,7 @@ export class WorkflowStore {
     try {
       if (!statSync(file).isFile()) throw new Error('not a file');
     } catch {
-      throw new HttpError(404, 'not_found', `no workflow named "${name}"`);
+      throw new HttpError(404, 'not_found', `no ${this.kind} named "${name}"`);
     }
     rmSync(file);
   }

@@ -316,6 +316,21 @@ describe('server: catalog, system and misc routes', () => {
     assert.deepEqual(await cachedNodes(), [], 'free_memory dropped them');
   });
 
+  it('POST /free during a prompt frees once that prompt has finished (its own results are dropped too)', async () => {
+    const prompt = slowPrompt(515151, 600);
+    const first = await server.post('/prompt', { prompt });
+    await waitUntil(async () => (await server.get('/queue')).json.queue_running.length === 1, 'the prompt to run');
+    const res = await server.post('/free', { free_memory: true });
+    assert.equal(res.status, 200, 'answers at once');
+    await waitForIdle(server.url);
+    assert.equal((await server.get(`/history/${first.json.prompt_id}`)).json[first.json.prompt_id].status.status_str, 'success');
+    const again = await server.post('/prompt', { prompt });
+    await waitForIdle(server.url);
+    const entry = (await server.get(`/history/${again.json.prompt_id}`)).json[again.json.prompt_id];
+    const cached = entry.status.messages.find(([name]: [string]) => name === 'execution_cached')[1].nodes;
+    assert.deepEqual(cached, [], 'freed after the first run stored its results, so nothing is reused');
+  });
+
   it('GET /api/nodes lists nodes with their inputs in our terms; GET /api/health', async () => {
     const nodes = (await server.get('/api/nodes')).json;
     const slow = nodes.find((n: { type: string }) => n.type === 'SlowText');

@@ -133,10 +133,8 @@ export class Cluster {
       record.failed(item.promptId, Object.assign(new Error(`${job.failedReason || 'the job failed'} (${where})`), { name: 'WorkerError' }));
       this.opts.hub.send('execution_error', record.messages.at(-1)![1], sid);
     }
-    // `entry` reads only the status and the outputs of the result.
-    const entry = record.entry(item, result as ExecutionResult | undefined);
-    const worker = value?.worker ?? job.processedBy;
-    if (worker) entry.worker = worker;
+    const entry = record.entry(item, result);
+    if (job.processedBy) entry.worker = job.processedBy; // BullMQ records the name of the worker that took it
     await this.queue.finish(item.promptId, entry);
     await this.files.forget(item.promptId, value?.fileKeys ?? []);
     this.started.delete(item.promptId);

@@ -1,3 +1,4 @@
+import type { ExecutionResult } from '../../engine/executor.ts';
 import type { UiOutput } from '../../engine/node.ts';
 import type { HistoryStatus, NodeMeta } from '../history.ts';
 import type { QueuedPrompt } from '../queue.ts';
@@ -62,13 +63,12 @@ export interface EventMessage {
 
 /** A job's return value: what the history needs, with FileRefs in `outputs`. */
 export interface JobResult {
-  status: 'success' | 'error' | 'interrupted';
+  status: ExecutionResult['status'];
   outputs: Record<string, UiOutput>;
   messages: HistoryStatus['messages'];
   meta: Record<string, NodeMeta>;
   /** Every Redis key holding this attempt's files (deleted once the server has them). */
   fileKeys: string[];
-  worker: string;
 }
 
 /** A worker as the registry shows it (`/queue`, `/system_stats`). */

@@ -61,14 +61,13 @@ export class PromptWorker {
   private readonly pipelinePaths = new Map<string, string>();
   private models: WorkerInfo['loaded_models'] = [];
   private current?: { promptId: string; controller: AbortController };
-  private freeRequested?: { clearCache: boolean };
   private jobsDone = 0;
   private closing = false;
 
   private constructor(private readonly engine: EngineHost, private readonly opts: PromptWorkerOptions) {
     this.id = opts.id ?? `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 4)}`;
     this.roots = { output: engine.outputDir, temp: engine.tempDir };
-    this.modelsDir = path.resolve(opts.engine.modelsDir ?? 'models');
+    this.modelsDir = engine.modelsDir;
     this.redis = redisClient(opts.queueUrl, `sanagraph-worker-${this.id}`);
     this.subscriber = redisClient(opts.queueUrl, `sanagraph-worker-${this.id}-control`);
     // ioredis subscribes again by itself after a reconnect.
@@ -92,7 +91,7 @@ export class PromptWorker {
       rmSync(dir, { recursive: true, force: true }); // files of an earlier run were sent, or are lost with it
       mkdirSync(dir, { recursive: true });
     }
-    const engine = await EngineHost.create({ confinePaths: true, ...opts.engine, ...dirs }, opts.logger);
+    const engine = await EngineHost.create({ ...opts.engine, ...dirs }, opts.logger);
     const worker = new PromptWorker(engine, opts);
     await worker.bull.waitUntilReady();
     return worker;
@@ -121,14 +120,9 @@ export class PromptWorker {
     if (command.type === 'free') this.free(command.clearCache).catch((e) => this.opts.logger.warn(`worker ${this.id}: free failed: ${(e as Error).message}`));
   }
 
-  /** As ComfyUI's `/free`: now when idle, else after the running prompt. */
+  /** As ComfyUI's `/free`: now when idle, else after the running prompt (EngineHost.free; the list of models is refreshed after every job). */
   private async free(clearCache: boolean): Promise<void> {
-    if (this.current) {
-      this.freeRequested = { clearCache: clearCache || (this.freeRequested?.clearCache ?? false) };
-      return;
-    }
-    await this.engine.command('free');
-    if (clearCache) await this.engine.command('clearCache');
+    await this.engine.free({ clearCache });
     await this.refreshModels();
   }
 
@@ -150,8 +144,9 @@ export class PromptWorker {
     if (job.data.passed || !token) return false;
     const needed = pipelinesOf(workflow);
     for (const p of needed) this.pipelinePaths.set(p, path.resolve(this.modelsDir, p));
-    if (!couldDoBetter(this.info, needed)) return false; // the usual case: no need to ask Redis who else is there
-    const other = betterWorker(this.info, await listWorkers(this.redis), needed);
+    const me = this.info;
+    if (!couldDoBetter(me, needed)) return false; // the usual case: no need to ask Redis who else is there
+    const other = betterWorker(me, await listWorkers(this.redis), needed);
     if (!other) return false;
     this.opts.logger.debug(`worker ${this.id}: prompt ${job.data.promptId} goes to ${other.id}, which holds its models`);
     await job.updateData({ ...job.data, passed: true });
@@ -196,7 +191,7 @@ export class PromptWorker {
     } finally {
       this.current = undefined;
       this.jobsDone++;
-      await this.afterJob();
+      await this.refreshModels();
     }
     await sent;
     if (result.status === 'interrupted' && this.closing && token) {
@@ -205,7 +200,7 @@ export class PromptWorker {
     }
     const outputs: JobResult['outputs'] = {};
     for (const [node, output] of Object.entries(result.outputs)) outputs[node] = await files.attach(output, node);
-    return { status: result.status, outputs, messages: record.messages, meta: record.meta, fileKeys: files.keys, worker: this.id };
+    return { status: result.status, outputs, messages: record.messages, meta: record.meta, fileKeys: files.keys };
   }
 
   private async sendEvents(job: Job<JobData, JobResult>, sid: string | undefined, batch: EngineEvent[], files: FileSender): Promise<void> {
@@ -217,13 +212,6 @@ export class PromptWorker {
     }
     const message: EventMessage = { sid, events };
     await job.updateProgress(message as unknown as object);
-  }
-
-  private async afterJob(): Promise<void> {
-    const request = this.freeRequested;
-    this.freeRequested = undefined;
-    if (request) await this.free(request.clearCache);
-    else await this.refreshModels();
   }
 
   /** Stops taking prompts; a running one is interrupted and goes back to the queue. */

@@ -1,5 +1,3 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { Router } from 'express';
 import type { InputSpec } from '../../engine/inputs.ts';
 import type { NodeRegistry } from '../../engine/registry.ts';
@@ -10,7 +8,6 @@ import type { ServerContext } from '../context.ts';
 import { errorBody, HttpError } from '../http-errors.ts';
 import { sanagraphVersion } from '../system-stats.ts';
 import { checkWorkflowName } from '../workflow-store.ts';
-import { TEMPLATES_DIR } from '../static-dirs.ts';
 
 /** sanagraph's own API, under `/api` only: saved workflows, the node catalog in our terms, health, login. */
 
@@ -44,15 +41,9 @@ export function ownRoutes(ctx: ServerContext): Router {
   const name = (raw: unknown) => String(raw);
 
   r.get('/workflows', (_req, res) => { res.json(ctx.workflows.list()); });
-  r.get('/templates', (_req, res) => {
-    const names = readdirSync(TEMPLATES_DIR).filter((f) => f.endsWith('.json')).map((f) => ({ name: f.slice(0, -5) }));
-    res.json(names.sort((a, b) => a.name.localeCompare(b.name)));
-  });
-  r.get('/templates/:name', (req, res) => {
-    const template = checkWorkflowName(name(req.params.name));
-    const file = path.join(TEMPLATES_DIR, `${template}.json`);
-    if (!existsSync(file)) throw new HttpError(404, 'not_found', `no template named "${template}"`);
-    res.type('json').send(readFileSync(file, 'utf8'));
+  r.get('/templates', (_req, res) => { res.json(ctx.templates.list()); });
+  r.get('/templates/:name', async (req, res) => {
+    res.type('json').send(await ctx.templates.get(name(req.params.name)));
   });
   r.get('/workflows/:name', async (req, res) => {
     res.type('json').send(await ctx.workflows.get(name(req.params.name)));
