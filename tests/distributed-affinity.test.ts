@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from './helpers.ts';
-import { RedisProcess, spawnServer, spawnWorker, stop, until, type Child } from './server-fixtures/cluster.ts';
-import { postJson, request, WsClient } from './server-fixtures/harness.ts';
+import { RedisProcess, spawnServer, spawnWorker, stop, type Child } from './server-fixtures/cluster.ts';
+import { postJson, request, waitUntil, WsClient } from './server-fixtures/harness.ts';
 import { tinyModels, tinyWorkflow } from './tiny-fixtures.ts';
 
 /**
@@ -41,7 +41,7 @@ describe('distributed execution: model affinity', () => {
     await finished(warm);
     assert.equal(await workerOf(warm), 'holder');
     workers.push(await spawnWorker(redis.url, 'newcomer', ['--device', 'cpu']));
-    await until(async () => (await request(`${server.url}/queue`)).json.workers?.length === 2, 'both workers listed');
+    await waitUntil(async () => (await request(`${server.url}/queue`)).json.workers?.length === 2, 'both workers listed');
   });
 
   after(async () => {

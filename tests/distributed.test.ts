@@ -6,9 +6,9 @@ import { Queue } from 'bullmq';
 import { PREFIX, QUEUE_NAME } from '../server/distributed/protocol.ts';
 import { tempDir } from './helpers.ts';
 import {
-  RedisProcess, spawnServer, spawnWorker, stop, until, type Child,
+  RedisProcess, spawnServer, spawnWorker, stop, type Child,
 } from './server-fixtures/cluster.ts';
-import { postJson, request, slowPrompt, waitForIdle, WsClient, type Message } from './server-fixtures/harness.ts';
+import { postJson, request, slowPrompt, waitForIdle, waitUntil, WsClient, type Message } from './server-fixtures/harness.ts';
 import { tinyModels, tinyWorkflow } from './tiny-fixtures.ts';
 
 /**
@@ -75,7 +75,7 @@ describe('distributed execution (BullMQ on Redis, worker processes)', () => {
   });
 
   it('lists the workers in /queue and /system_stats', async () => {
-    const listed = await until(async () => {
+    const listed = await waitUntil(async () => {
       const q = (await request(`${server.url}/queue`)).json;
       return q.workers?.length === 3 && q;
     }, 'three workers in /queue');
@@ -139,7 +139,7 @@ describe('distributed execution (BullMQ on Redis, worker processes)', () => {
 
     // Kill whichever worker runs the long prompt, while it is inside its node.
     await ws.next((m) => m.type === 'progress' && m.data.prompt_id === long);
-    const running = await until(async () => (await request(`${server.url}/queue`)).json.workers.find((w: any) => w.current_prompt === long), 'the long prompt\'s worker');
+    const running = await waitUntil(async () => (await request(`${server.url}/queue`)).json.workers.find((w: any) => w.current_prompt === long), 'the long prompt\'s worker');
     const victim = workers.find((w) => w.id === running.id)!;
     victim.proc.kill('SIGKILL');
     await victim.exited;
@@ -173,6 +173,6 @@ describe('distributed execution (BullMQ on Redis, worker processes)', () => {
     assert.equal(view.headers.get('content-type'), 'image/png');
 
     assert.deepEqual((await request(`${server.url}/queue`)).json.queue_running, []);
-    await until(async () => (await request(`${server.url}/queue`)).json.workers.length === 2, 'the killed worker to drop out of the list');
+    await waitUntil(async () => (await request(`${server.url}/queue`)).json.workers.length === 2, 'the killed worker to drop out of the list');
   });
 });

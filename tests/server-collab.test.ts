@@ -8,6 +8,7 @@ import * as Y from 'yjs';
 import { linkKey, nodeInputs, nodeMap, toWorkflow, workflowDoc } from '../editor/src/workflow-doc.ts';
 import { startServer, type RunningServer } from '../server/serve.ts';
 import { quietLogger, tempDir } from './helpers.ts';
+import { waitUntil } from './server-fixtures/harness.ts';
 
 /**
  * The collaboration endpoint without a browser: y-websocket clients in Node against the real
@@ -34,13 +35,6 @@ describe('server: collaborative documents (/collab)', () => {
     return workflowDoc(doc);
   }
 
-  const until = async (check: () => boolean | Promise<boolean>, what: string) => {
-    const end = Date.now() + 5000;
-    while (!(await check())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
 
   before(start);
   after(async () => {
@@ -63,12 +57,12 @@ describe('server: collaborative documents (/collab)', () => {
     const b = await join('shared');
     a.doc.transact(() => a.nodes.set('n1', nodeMap('PrimitiveInt', { value: 1 })));
     b.doc.transact(() => b.nodes.set('n2', nodeMap('PrimitiveInt', { value: 2 })));
-    await until(() => a.nodes.size === 2 && b.nodes.size === 2, 'both nodes on both sides');
+    await waitUntil(() => a.nodes.size === 2 && b.nodes.size === 2, 'both nodes on both sides');
     b.doc.transact(() => b.links.set(linkKey('n2', 'value'), { from: 'n1', output: 0, to: 'n2', input: 'value' }));
-    await until(() => a.links.size === 1, 'the link in A');
+    await waitUntil(() => a.links.size === 1, 'the link in A');
 
     const file = path.join(dataDir, 'workflows', 'shared.json');
-    await until(() => existsSync(file) && Object.keys(JSON.parse(readFileSync(file, 'utf8')).nodes).length === 2, 'the workflow file');
+    await waitUntil(() => existsSync(file) && Object.keys(JSON.parse(readFileSync(file, 'utf8')).nodes).length === 2, 'the workflow file');
     assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')).nodes.n2.inputs, { value: ['n1', 0] });
 
     for (const p of open.splice(0)) { p.destroy(); p.doc.destroy(); }
@@ -81,11 +75,11 @@ describe('server: collaborative documents (/collab)', () => {
   it('PUT /api/workflows replaces an open document for everyone; refuses what is not a workflow', async () => {
     const live = await join('replace me');
     live.doc.transact(() => live.nodes.set('old', nodeMap('PrimitiveInt', { value: 7 })));
-    await until(() => existsSync(path.join(dataDir, 'workflows', 'replace me.json')), 'the first save');
+    await waitUntil(() => existsSync(path.join(dataDir, 'workflows', 'replace me.json')), 'the first save');
     const hello = JSON.parse(readFileSync('workflows/hello.json', 'utf8'));
     const put = await fetch(`${server.url}/api/workflows/replace%20me`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hello) });
     assert.equal(put.status, 200);
-    await until(() => !live.nodes.has('old'), 'the replacement in the open document');
+    await waitUntil(() => !live.nodes.has('old'), 'the replacement in the open document');
     assert.deepEqual(toWorkflow(live).nodes, hello.nodes);
     assert.equal(nodeInputs(live.nodes.get('1')!).get('value'), hello.nodes['1'].inputs.value);
 

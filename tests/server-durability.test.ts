@@ -1,34 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { tempDir } from './helpers.ts';
 import {
-  cheapPrompt, CUSTOM_NODES, postJson, request, slowPrompt, startTestServer, waitForIdle, WsClient,
+  cheapPrompt, postJson, request, slowPrompt, startTestServer, waitForIdle, WsClient,
 } from './server-fixtures/harness.ts';
-
-/** `sanagraph serve` as a child process, as a user runs it; resolves once it prints its address. */
-interface Child { url: string; proc: ChildProcess; stderr: () => string; exited: Promise<number | null> }
-
-function spawnServer(dataDir: string): Promise<Child> {
-  const proc = spawn(process.execPath, [
-    'bin/sanagraph.js', 'serve', '--port', '0', '--data-dir', dataDir, '--custom-nodes', CUSTOM_NODES,
-    '--output-dir', path.join(dataDir, 'output'), '--input-dir', path.join(dataDir, 'input'),
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => { stderr += String(d); });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      stdout += String(d);
-      const m = /listening on (http:\/\/\S+)/.exec(stdout);
-      if (m) resolve({ url: m[1], proc, stderr: () => stderr, exited });
-    });
-    exited.then((code) => reject(new Error(`the server exited (${code}) before listening:\n${stderr}`)));
-  });
-}
+import { spawnServer } from './server-fixtures/cluster.ts';
 
 /** Queues prompts in order: the first short, the second long (the one that gets cut), the rest short. */
 async function queueBatch(url: string): Promise<string[]> {
@@ -59,7 +36,7 @@ async function assertAllRanOnce(url: string, ids: string[]): Promise<void> {
 describe('server: nothing accepted is lost', () => {
   it('after SIGKILL with prompts running and pending, a restart runs every one (the cut one from the start), each once', async () => {
     const dataDir = tempDir('sanagraph-durable-');
-    const first = await spawnServer(dataDir);
+    const first = await spawnServer(undefined, dataDir);
     const ws = await WsClient.connect(first.url);
     const ids = await queueBatch(first.url);
     // Kill while the second prompt is inside its node: the first is done, three are pending.
@@ -68,9 +45,9 @@ describe('server: nothing accepted is lost', () => {
     assert.equal(await first.exited, null);
     ws.close();
 
-    const second = await spawnServer(dataDir);
+    const second = await spawnServer(undefined, dataDir);
     try {
-      assert.match(second.stderr(), /re-queued 1 prompt\(s\) that were running/);
+      assert.match(second.output(), /re-queued 1 prompt\(s\) that were running/);
       await assertAllRanOnce(second.url, ids);
     } finally {
       second.proc.kill('SIGTERM');
@@ -81,17 +58,17 @@ describe('server: nothing accepted is lost', () => {
 
   it('SIGTERM stops cleanly (exit 0); the prompt it cut runs again at the next start', async () => {
     const dataDir = tempDir('sanagraph-durable-');
-    const first = await spawnServer(dataDir);
+    const first = await spawnServer(undefined, dataDir);
     const ws = await WsClient.connect(first.url);
     const ids = await queueBatch(first.url);
     await ws.next((m) => m.type === 'progress' && m.data.prompt_id === ids[1]);
     first.proc.kill('SIGTERM');
-    assert.equal(await first.exited, 0, first.stderr());
+    assert.equal(await first.exited, 0, first.output());
     ws.close();
 
-    const second = await spawnServer(dataDir);
+    const second = await spawnServer(undefined, dataDir);
     try {
-      assert.match(second.stderr(), /re-queued 1 prompt/);
+      assert.match(second.output(), /re-queued 1 prompt/);
       await assertAllRanOnce(second.url, ids);
     } finally {
       second.proc.kill('SIGTERM');

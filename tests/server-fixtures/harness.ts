@@ -85,17 +85,20 @@ export function cheapPrompt(i: number) {
   };
 }
 
-export async function waitUntil(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000): Promise<void> {
+/** Waits until `check` gives something truthy, and returns that. */
+export async function waitUntil<T>(check: () => Promise<T> | T, what: string, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
-  while (!(await check())) {
+  for (;;) {
+    const value = await check();
+    if (value) return value;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
 }
 
 /** Waits until nothing is queued or running. */
-export function waitForIdle(base: string, headers?: Record<string, string>): Promise<void> {
-  return waitUntil(async () => (await request(`${base}/prompt`, { headers })).json?.exec_info?.queue_remaining === 0, 'an empty queue');
+export async function waitForIdle(base: string, headers?: Record<string, string>): Promise<void> {
+  await waitUntil(async () => (await request(`${base}/prompt`, { headers })).json?.exec_info?.queue_remaining === 0, 'an empty queue');
 }
 
 export interface Message { type: string; data: any }
