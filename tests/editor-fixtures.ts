@@ -2,6 +2,7 @@
  * Browser-test helpers: a real server serving the built editor, Debian's Chromium driven by
  * playwright-core, and UI gestures (search-and-add, socket drags) done with the mouse.
  */
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -45,6 +46,20 @@ export async function openEditor(browser: Browser, url: string, workflow: string
 /** The native workflow the page's editor holds. */
 export function workflowOf(page: Page): Promise<{ nodes: Record<string, { type: string; inputs: Record<string, unknown> }>; ui: { nodes: Record<string, { pos: [number, number]; title?: string }> } }> {
   return page.evaluate('app.graph.toWorkflow()');
+}
+
+/**
+ * Equal workflows whatever the order of their keys: two peers list a document's nodes in the
+ * order each first saw them (nodes added at the same moment on both sides come out in different
+ * orders), so comparing JSON text could wait forever on documents that have converged.
+ */
+export function sameContent(a: unknown, b: unknown): boolean {
+  try {
+    assert.deepStrictEqual(a, b);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Double-clicks the canvas at (x, y) (page pixels), searches, picks the first match; returns the new node's id. */

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../server/serve.ts';
 import {
-  addNodeBySearch, bigWorkflow, dragLink, launchBrowser, openEditor, startEditorServer, workflowOf,
+  addNodeBySearch, bigWorkflow, dragLink, launchBrowser, openEditor, sameContent, startEditorServer, workflowOf,
 } from './editor-fixtures.ts';
 import { waitUntil } from './server-fixtures/harness.ts';
 import { tempDir } from './helpers.ts';
@@ -267,7 +267,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
       app(a.page, `app.graph.setWidget('${na}', 'value', 11)`),
       app(b.page, `app.graph.setWidget('${nb}', 'value', 22)`),
     ]);
-    await waitUntil(async () => JSON.stringify(await workflowOf(a.page)) === JSON.stringify(await workflowOf(b.page)), 'both pages to converge');
+    await waitUntil(async () => sameContent(await workflowOf(a.page), await workflowOf(b.page)), 'both pages to converge');
     const both = await workflowOf(a.page);
     assert.equal(both.nodes[na].inputs.value, 11);
     assert.equal(both.nodes[nb].inputs.value, 22);
@@ -303,7 +303,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await app(b.page, `app.graph.setWidget('${nb}', 'value', 99)`);
     await app(a.page, `app.graph.setTitle('${na}', 'from A while B was away')`);
     await app(b.page, 'app.provider.connect()');
-    await waitUntil(async () => JSON.stringify(await workflowOf(a.page)) === JSON.stringify(await workflowOf(b.page)), 'convergence after reconnect');
+    await waitUntil(async () => sameContent(await workflowOf(a.page), await workflowOf(b.page)), 'convergence after reconnect');
     const merged = await workflowOf(a.page);
     assert.equal(merged.nodes[nb].inputs.value, 99);
     assert.equal(merged.ui.nodes[na].title, 'from A while B was away');
