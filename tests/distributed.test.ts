@@ -41,7 +41,9 @@ function lastRun(promptId: string): Message[] {
   return about.slice(start);
 }
 
-function assertInOrder(promptId: string, end = 'execution_success'): void {
+async function assertInOrder(promptId: string, end = 'execution_success'): Promise<void> {
+  // The history is written before the server sends the final `executing: null`: wait for that message.
+  await ws.next((m) => m.type === 'executing' && m.data.node === null && m.data.prompt_id === promptId);
   const run = lastRun(promptId);
   const types = run.map((m) => m.type);
   assert.deepEqual(types.slice(0, 2), ['execution_start', 'execution_cached'], types.join(', '));
@@ -93,7 +95,7 @@ describe('distributed execution (BullMQ on Redis, worker processes)', () => {
   it('a node that fails (a missing model folder) is reported to the client and not retried', async () => {
     const id = await queue(await tinyWorkflow(path.join(dataDir, 'no-such-model'), { 1: { device: 'auto' } }));
     await ws.next((m) => m.type === 'executing' && m.data.prompt_id === id && m.data.node === null);
-    assertInOrder(id, 'execution_error');
+    await assertInOrder(id, 'execution_error');
     const error = lastRun(id).find((m) => m.type === 'execution_error')!;
     assert.equal(error.data.node_id, '1');
     assert.match(error.data.exception_message, /no-such-model/);
@@ -126,7 +128,7 @@ describe('distributed execution (BullMQ on Redis, worker processes)', () => {
     assert.equal((await postJson(`${server.url}/interrupt`, { prompt_id: id })).status, 200);
     await ws.next((m) => m.type === 'executing' && m.data.prompt_id === id && m.data.node === null);
     assert.ok(Date.now() - t0 < 5000, 'stopped promptly');
-    assertInOrder(id, 'execution_interrupted');
+    await assertInOrder(id, 'execution_interrupted');
     assert.equal((await historyOf(id)).status.status_str, 'error');
   });
 
@@ -151,7 +153,7 @@ describe('distributed execution (BullMQ on Redis, worker processes)', () => {
     for (const id of [...images, long, ...short]) {
       assert.equal(history[id]?.status.status_str, 'success', `${id}: ${JSON.stringify(history[id]?.status)}`);
       assert.equal(history[id].status.messages.filter((m: [string]) => m[0] === 'execution_start').length, 1, `${id}: one recorded run`);
-      assertInOrder(id);
+      await assertInOrder(id);
     }
     assert.deepEqual(history[long].outputs, { 2: { text: ['value 1000'] } });
     short.forEach((id, i) => assert.deepEqual(history[id].outputs, { 2: { text: [`value ${1001 + i}`] } }));
