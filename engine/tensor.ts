@@ -34,6 +34,12 @@ export function shapeText(dims: readonly number[]): string {
   return `[${dims.join(', ')}]`;
 }
 
+export function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Makes a tensor, checking that the data fits the dims and the dtype. */
 export function tensor<D extends TensorData>(dtype: DType, dims: readonly number[], data: D): Tensor<D> {
   if (dims.some((d) => !Number.isInteger(d) || d < 0)) throw new Error(`invalid tensor dims ${shapeText(dims)}`);

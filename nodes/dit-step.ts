@@ -25,6 +25,22 @@ export function checkConditioning(model: SanaModel, cond: Conditioning, input = 
   }
 }
 
+/**
+ * The timestep input, one tensor per (batch, value): a schedule's timesteps repeat run after
+ * run, and a tensor seen before is passed to ONNX Runtime without being converted again.
+ */
+const timesteps = new Map<string, Float32Tensor>();
+function timestepTensor(batch: number, t: number): Float32Tensor {
+  const key = `${batch}:${t}`;
+  let tensor = timesteps.get(key);
+  if (!tensor) {
+    if (timesteps.size >= 4096) timesteps.clear();
+    tensor = float32([batch], new Float32Array(batch).fill(t));
+    timesteps.set(key, tensor);
+  }
+  return tensor;
+}
+
 export async function evaluateModel(model: SanaModel, latent: Float32Tensor, cond: Conditioning, timestep: number): Promise<Float32Tensor> {
   const batch = cond.embeds.dims[0];
   if (batch % latent.dims[0] !== 0) {
@@ -37,7 +53,7 @@ export async function evaluateModel(model: SanaModel, latent: Float32Tensor, con
       [model.io.hidden]: hidden,
       [model.io.encoder]: cond.embeds,
       [model.io.mask]: cond.mask,
-      [model.io.timestep]: float32([batch], new Float32Array(batch).fill(t)),
+      [model.io.timestep]: timestepTensor(batch, t),
     });
     return firstChannels(outputs[model.io.output] as Float32Tensor, model.latentChannels);
   };

@@ -1,7 +1,6 @@
 import { defineNode, float, InputError, optional, socket, type Float32Tensor } from '../engine/index.ts';
-import { float32, shapeText } from '../engine/tensor.ts';
+import { float32, sameDims, shapeText } from '../engine/tensor.ts';
 import { add, elementwise, mul, sub } from '../engine/elementwise.ts';
-import { splitBatch } from './tensor-ops.ts';
 import { LATENT } from './types.ts';
 
 /**
@@ -26,19 +25,26 @@ export const Guidance = defineNode({
   },
   outputs: [{ name: 'velocity', type: LATENT }],
   run: ({ velocity_cond, velocity_uncond, scale }) => {
-    const [u, c] = velocity_uncond ? [velocity_uncond, velocity_cond] : stackedHalves(velocity_cond);
-    if (shapeText(c.dims) !== shapeText(u.dims)) {
-      throw new InputError('velocity_uncond', `has shape ${shapeText(u.dims)} but velocity_cond has ${shapeText(c.dims)}`);
+    if (!velocity_uncond) {
+      // The halves are views: no tensors made for them, this runs between two model calls.
+      const [u, c, dims] = stackedHalves(velocity_cond);
+      return [float32(dims, guidanceKernel.run([c, u], [scale])[0])];
     }
-    return [float32(c.dims, guidanceKernel.run([c.data, u.data], [scale])[0])];
+    if (!sameDims(velocity_cond.dims, velocity_uncond.dims)) {
+      throw new InputError('velocity_uncond', `has shape ${shapeText(velocity_uncond.dims)} but velocity_cond has ${shapeText(velocity_cond.dims)}`);
+    }
+    return [float32(velocity_cond.dims, guidanceKernel.run([velocity_cond.data, velocity_uncond.data], [scale])[0])];
   },
 });
 
-function stackedHalves(v: Float32Tensor): [Float32Tensor, Float32Tensor] {
-  if (v.dims[0] % 2 !== 0) {
+/** The [uncond; cond] halves of a stacked velocity (as torch's chunk(2)), and the dims of one. */
+function stackedHalves(v: Float32Tensor): [Float32Array, Float32Array, number[]] {
+  const [batch, ...rest] = v.dims;
+  if (batch % 2 !== 0) {
     throw new InputError('velocity_uncond', `is not connected, so velocity_cond must stack the unconditional and conditional velocities (an even batch), but it has shape ${shapeText(v.dims)}`);
   }
-  return splitBatch(v, 2) as [Float32Tensor, Float32Tensor];
+  const half = v.data.length / 2;
+  return [v.data.subarray(0, half), v.data.subarray(half), [batch / 2, ...rest]];
 }
 
 export default [Guidance];

@@ -1,5 +1,5 @@
 import { choice, defineNode, float, InputError, int, optional, socket, type Float32Tensor } from '../engine/index.ts';
-import { float32, shapeText } from '../engine/tensor.ts';
+import { float32, sameDims, shapeText } from '../engine/tensor.ts';
 import { checkConditioning, checkLatent } from './dit-step.ts';
 import { makeSchedule, SCHEDULERS, schedulerStep, type Schedule, type SchedulerName } from './schedules.ts';
 import { concatBatch, splitBatch } from './tensor-ops.ts';
@@ -48,7 +48,7 @@ export const SolverStep = defineNode({
   outputs: [{ name: 'latent', type: LATENT }, { name: 'x0', type: LATENT }],
   run: ({ latent, velocity, prev_x0, scheduler, step, steps, flow_shift }) => {
     if (step >= steps) throw new InputError('step', `is ${step} but a ${steps}-step schedule has steps 0..${steps - 1}`);
-    if (shapeText(latent.dims) !== shapeText(velocity.dims)) {
+    if (!sameDims(latent.dims, velocity.dims)) {
       throw new InputError('velocity', `has shape ${shapeText(velocity.dims)} but the latent has ${shapeText(latent.dims)}`);
     }
     const { sigmas } = scheduleFor(scheduler as SchedulerName, steps, flow_shift);
@@ -64,7 +64,7 @@ export const ConcatConditioning = defineNode({
   inputs: { first: socket(CONDITIONING), second: socket(CONDITIONING) },
   outputs: [{ name: 'conditioning', type: CONDITIONING }],
   run: ({ first, second }) => {
-    if (shapeText(first.embeds.dims.slice(1)) !== shapeText(second.embeds.dims.slice(1))) {
+    if (!sameDims(first.embeds.dims.slice(1), second.embeds.dims.slice(1))) {
       throw new InputError('second', `embeddings ${shapeText(second.embeds.dims)} do not match the first ${shapeText(first.embeds.dims)} (same token count and width needed)`);
     }
     const out: Conditioning = { embeds: concatBatch([first.embeds, second.embeds]), mask: concatBatch([first.mask, second.mask]) };

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { defineNode, InputError, socket, string, type Tensor } from '../engine/index.ts';
-import { asFloat32, float32, shapeText, type Float32Tensor } from '../engine/tensor.ts';
+import { asFloat32, float32, sameDims, shapeText, type Float32Tensor } from '../engine/tensor.ts';
 import { readTensorFile, writeSafetensors } from '../engine/tensor-files.ts';
 import { resolveUserPath, type NodeServices } from './services.ts';
 import { CONDITIONING, LATENT, type Conditioning } from './types.ts';
@@ -70,7 +70,7 @@ export function tensorIoNodes(services: NodeServices) {
       const found = await pick(services, p, mask_key, 'mask_key', false);
       let mask: Float32Tensor = found ? asFloat32(found) : float32([batch, tokens], new Float32Array(batch * tokens).fill(1));
       if (mask.dims.length === 1) mask = float32([1, mask.dims[0]], mask.data);
-      if (shapeText(mask.dims) !== shapeText([batch, tokens])) {
+      if (!sameDims(mask.dims, [batch, tokens])) {
         throw new InputError('mask_key', `"${mask_key}" has shape ${shapeText(mask.dims)} but the embeddings need [${batch}, ${tokens}]`);
       }
       const out: Conditioning = { embeds, mask };

@@ -1,11 +1,11 @@
-import { float32, shapeText, type Float32Tensor } from '../engine/tensor.ts';
+import { float32, sameDims, shapeText, type Float32Tensor } from '../engine/tensor.ts';
 
 /** Small float32 tensor operations along the batch axis (axis 0), used by several node families. */
 
 export function concatBatch(parts: readonly Float32Tensor[]): Float32Tensor {
   const rest = parts[0].dims.slice(1);
   for (const p of parts) {
-    if (shapeText(p.dims.slice(1)) !== shapeText(rest)) {
+    if (!sameDims(p.dims.slice(1), rest)) {
       throw new Error(`cannot stack tensors of shapes ${parts.map((t) => shapeText(t.dims)).join(' and ')} along the batch`);
     }
   }

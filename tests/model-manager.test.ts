@@ -42,6 +42,28 @@ describe('model manager', () => {
     });
   }
 
+  it('sees the current contents and dims of an input array reused between runs (sessions: here)', async () => {
+    // The session store keeps the ORT tensor of an uncast input by its data array (a scratch
+    // array reused every step): a changed content or shape must still reach ONNX Runtime.
+    const vae = path.join(await tinyModels({ layout: 'sanagraph' }), 'vae_decoder.onnx');
+    const mm = new ModelManager({ logger: logger().logger, sessions: 'here' });
+    try {
+      const model = await mm.load(vae, 'cpu');
+      const decode = async (dims: number[], data: Float32Array) => Object.values((await mm.run(model, { latent: float32(dims, data) })).outputs)[0];
+      const shared = new Float32Array(32 * 2 * 2).fill(0.5);
+      const first = await decode([1, 32, 2, 2], shared);
+      shared.fill(-1);
+      const changed = await decode([1, 32, 2, 2], shared);
+      const fresh = await decode([1, 32, 2, 2], new Float32Array(32 * 2 * 2).fill(-1));
+      assert.notDeepEqual(changed.data, first.data, 'new contents, new image');
+      assert.deepEqual(changed.data, fresh.data, 'as if the array were new');
+      const reshaped = await decode([1, 32, 1, 4], shared);
+      assert.deepEqual(reshaped.dims, [1, 3, 32, 128], 'the new dims reach the model');
+    } finally {
+      await mm.close();
+    }
+  });
+
   it('logs each auto fallback once, and does not fall back for a broken model file', async () => {
     const dir = await tinyModels({ layout: 'sanagraph' });
     const log = logger();

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { asFloat32, castTo, tensor, type DType, type Tensor, type TensorData } from '../tensor.ts';
+import { asFloat32, castTo, sameDims, tensor, type DType, type Tensor, type TensorData } from '../tensor.ts';
 import type { Request, RunResult, SessionInfo, TensorInfo } from './protocol.ts';
 
 /**
@@ -19,11 +19,22 @@ function info(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[]
 
 /**
  * ORT tensors of our tensors, by input type: a sampler feeds the same text embeddings and mask
- * to every step, so they are converted (and cast) once. Our tensors are never mutated.
+ * to every step, so they are converted (and cast) once. Our tensors are never mutated. Where no
+ * cast is needed, an ORT tensor only points at the data, so it is kept by the data array: a
+ * model input stacked into the same scratch array every step reuses one (each costs
+ * onnxruntime-common's checks).
  */
 const converted = new WeakMap<Tensor, { type: string; value: ort.Tensor }>();
+const viewing = new WeakMap<TensorData, ort.Tensor>();
 
 function toOrt(t: Tensor, type: string): ort.Tensor {
+  if (t.dtype === type) {
+    const known = viewing.get(t.data);
+    if (known && sameDims(known.dims, t.dims)) return known;
+    const value = new ort.Tensor(type as 'float32', t.data as Float32Array, [...t.dims]);
+    viewing.set(t.data, value);
+    return value;
+  }
   const known = converted.get(t);
   if (known?.type === type) return known.value;
   const cast = castTo(t, type as DType);
