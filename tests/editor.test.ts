@@ -314,7 +314,8 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     // The workflow file follows the document (saved within a second), and a restart keeps it.
     await waitUntil(async () => {
       const res = await fetch(`${server.url}/api/workflows/together`);
-      return res.ok && JSON.stringify(((await res.json()) as { nodes: unknown }).nodes) === JSON.stringify(merged.nodes);
+      // By content: the server's document may list concurrently added nodes in another order.
+      return res.ok && sameContent(((await res.json()) as { nodes: unknown }).nodes, merged.nodes);
     }, 'the saved workflow file', 5000);
     await server.close();
     server = await startEditorServer(dataDir);
