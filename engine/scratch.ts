@@ -19,10 +19,19 @@ let freeBytes = 0;
 /** Arrays handed out by newArray: the only ones recycle takes back. */
 const pooled = new WeakSet<Float32Array>();
 
+/** Told of every array the pool hands out again: its contents are about to change. */
+const takeListeners: ((array: Float32Array) => void)[] = [];
+
+/** Calls `listener` with each pooled array as it is handed out again (see elementwise's resident copies). */
+export function onTake(listener: (array: Float32Array) => void): void {
+  takeListeners.push(listener);
+}
+
 function take(length: number): Float32Array {
   const array = free.get(length)?.pop();
   if (!array) return new Float32Array(length);
   freeBytes -= array.byteLength;
+  for (const listener of takeListeners) listener(array);
   return array;
 }
 
@@ -32,6 +41,11 @@ function giveBack(array: Float32Array): void {
   free.delete(array.length); // re-inserted: most recently used
   free.set(array.length, list);
   freeBytes += array.byteLength;
+  if (freeBytes > MAX_FREE_BYTES) trim();
+}
+
+/** Drops the least recently used lengths until the pool is within its budget. */
+function trim(): void {
   for (const [length, arrays] of free) {
     if (freeBytes <= MAX_FREE_BYTES) break;
     free.delete(length);

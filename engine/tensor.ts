@@ -42,12 +42,16 @@ export function sameDims(a: readonly number[], b: readonly number[]): boolean {
 
 /** Makes a tensor, checking that the data fits the dims and the dtype. */
 export function tensor<D extends TensorData>(dtype: DType, dims: readonly number[], data: D): Tensor<D> {
-  if (dims.some((d) => !Number.isInteger(d) || d < 0)) throw new Error(`invalid tensor dims ${shapeText(dims)}`);
-  if (!(data instanceof ARRAY_OF[dtype])) throw new Error(`${dtype} tensor data must be a ${ARRAY_OF[dtype].name}, got ${data.constructor.name}`);
-  if (data.length !== elementCount(dims)) {
-    throw new Error(`tensor of dims ${shapeText(dims)} needs ${elementCount(dims)} values, got ${data.length}`);
+  // Plain loops: every node result passes here, several times per sampler step.
+  let count = 1;
+  for (let i = 0; i < dims.length; i++) {
+    const d = dims[i];
+    if (!Number.isInteger(d) || d < 0) throw new Error(`invalid tensor dims ${shapeText(dims)}`);
+    count *= d;
   }
-  return { dtype, dims: [...dims], data };
+  if (!(data instanceof ARRAY_OF[dtype])) throw new Error(`${dtype} tensor data must be a ${ARRAY_OF[dtype].name}, got ${data.constructor.name}`);
+  if (data.length !== count) throw new Error(`tensor of dims ${shapeText(dims)} needs ${count} values, got ${data.length}`);
+  return { dtype, dims: dims.slice(), data };
 }
 
 export function float32(dims: readonly number[], data: Float32Array = new Float32Array(elementCount(dims))): Float32Tensor {

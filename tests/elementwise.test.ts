@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { add, channelsLast3, div, elementwise, mul, pmax, pmin, sub } from '../engine/elementwise.ts';
+import { newArray, recycle } from '../engine/scratch.ts';
 
 const f32 = Math.fround;
 
@@ -92,6 +93,42 @@ describe('element-wise WebAssembly SIMD kernels', () => {
     assert.throws(() => kernel.run([new Float32Array(4), new Float32Array(5)], [1]), /pair: inputs of different lengths \(4 and 5\)/);
     assert.throws(() => kernel.run([new Float32Array(4)], [1]), /pair takes 2 arrays and 1 scalars, got 1 and 1/);
     assert.throws(() => kernel.run([new Float32Array(4), new Float32Array(4)]), /got 2 and 0/);
+  });
+
+  it('reads earlier outputs where they are, and never a stale copy', () => {
+    // Outputs stay resident in WebAssembly memory for the next two calls; each result here is
+    // checked against scalar arithmetic on what the arrays hold at the time of the call.
+    const double = elementwise({ name: 'double', inputs: ['x'] }, ({ x }) => [mul(x, 2)]);
+    const axpy = elementwise({ name: 'axpy', inputs: ['x', 'y'], scalars: ['a'] }, ({ x, y, a }) => [add(mul(a, x), y)]);
+    const denorm = channelsLast3('denorm', (x) => add(x, 1));
+    const expectAxpy = (a: number, x: Float32Array, y: Float32Array) => x.map((v, i) => f32(f32(a * v) + y[i]));
+    const n = 1000;
+    const x = values(n, 11);
+    const y = values(n, 12);
+    const [d1] = double.run([x]);
+    assertSameBits(d1, x.map((v) => f32(v * 2)), 'first call');
+    const [d2] = double.run([d1]); // d1 resident from the previous call
+    assertSameBits(d2, d1.map((v) => f32(v * 2)), 'one call later');
+    const [s1] = axpy.run([d1, d2], [0.5]); // d1 two calls back, d2 one
+    assertSameBits(s1, expectAxpy(0.5, d1, d2), 'two calls later');
+    // d1's arena is reused now: x and y are copied in over where d1 was, so d1 must be copied too.
+    const sum3 = elementwise({ name: 'sum3', inputs: ['a', 'b', 'c'] }, ({ a, b, c }) => [add(add(a, b), c)]);
+    const [s2] = sum3.run([x, y, d1]);
+    assertSameBits(s2, x.map((v, i) => f32(f32(v + y[i]) + d1[i])), 'three calls later');
+
+    // An output that goes back to the pool and out again holds new contents.
+    recycle([s2]);
+    const reused = newArray(n);
+    assert.equal(reused, s2, 'the pool hands the same array out again');
+    reused.set(y);
+    const [s3] = axpy.run([reused, x], [2]);
+    assertSameBits(s3, expectAxpy(2, y, x), 'the new contents, not the resident copy');
+
+    // A channels-last pass uses the memory from the start: nothing resident survives it.
+    const [s4] = double.run([x]);
+    denorm.run(values(3 * 300_000, 13));
+    const [s5] = axpy.run([s4, s3], [1]);
+    assertSameBits(s5, expectAxpy(1, s4, s3), 'after a channels-last pass');
   });
 
   it('channelsLast3 maps three planes and interleaves them, at any plane size', () => {
