@@ -30,7 +30,7 @@ const viewing = new WeakMap<TensorData, ort.Tensor>();
 function toOrt(t: Tensor, type: string): ort.Tensor {
   if (t.dtype === type) {
     const known = viewing.get(t.data);
-    if (known && sameDims(known.dims, t.dims)) return known;
+    if (known?.type === type && sameDims(known.dims, t.dims)) return known;
     const value = new ort.Tensor(type as 'float32', t.data as Float32Array, [...t.dims]);
     viewing.set(t.data, value);
     return value;
