@@ -17,6 +17,20 @@ export function isLink(value: unknown): value is Link {
     && Number.isInteger(value[1]) && (value[1] as number) >= 0;
 }
 
+/**
+ * What is wrong with one node of a workflow (its id, its type name, its inputs), checked without
+ * a schema; undefined when nothing. `inputs` may be missing (it means none). The editor checks
+ * imports with this; parseWorkflow takes it as its fast path before zod's detailed messages.
+ */
+export function nodeProblem(id: string, node: unknown, typeKey: 'type' | 'class_type'): string | undefined {
+  if (id === '' || id.includes('.')) return `node id ${JSON.stringify(id)} must be non-empty and may not contain "." (it separates the ids of expanded nodes)`;
+  if (!isRecord(node)) return `node ${JSON.stringify(id)} must be an object`;
+  const type = node[typeKey];
+  if (typeof type !== 'string' || type === '') return `node ${JSON.stringify(id)} needs "${typeKey}", the name of its node type`;
+  if (node.inputs !== undefined && !isRecord(node.inputs)) return `node ${JSON.stringify(id)}: inputs must be an object`;
+  return undefined;
+}
+
 /** Which format a parsed JSON value is in, judged from its shape. */
 export function detectFormat(value: unknown): 'native' | 'comfy-api' | 'comfy-ui' | 'unknown' {
   if (!isRecord(value)) return 'unknown';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { detectFormat, fromComfyApi, isRecord, WORKFLOW_FORMAT } from './workflow-formats.ts';
+import { detectFormat, fromComfyApi, isRecord, nodeProblem, WORKFLOW_FORMAT } from './workflow-formats.ts';
 
 export { detectFormat, fromComfyApi, isLink, toComfyApi, WORKFLOW_FORMAT } from './workflow-formats.ts';
 export type { Link } from './workflow-formats.ts';
@@ -86,8 +86,7 @@ function wellFormedNative(value: unknown): Workflow | undefined {
   for (const key in v) if (key !== 'format' && key !== 'nodes' && key !== 'ui') return undefined;
   const nodes = v.nodes;
   for (const id in nodes) {
-    const node = nodes[id] as Record<string, unknown>;
-    if (id === '' || id.includes('.') || !isRecord(node) || typeof node.type !== 'string' || node.type === '' || !isRecord(node.inputs)) return undefined;
+    if (nodeProblem(id, nodes[id], 'type') !== undefined || !isRecord((nodes[id] as Record<string, unknown>).inputs)) return undefined;
   }
   return value as Workflow;
 }

@@ -48,20 +48,6 @@ export function workflowOf(page: Page): Promise<{ nodes: Record<string, { type: 
   return page.evaluate('app.graph.toWorkflow()');
 }
 
-/**
- * Equal workflows whatever the order of their keys: two peers list a document's nodes in the
- * order each first saw them (nodes added at the same moment on both sides come out in different
- * orders), so comparing JSON text could wait forever on documents that have converged.
- */
-export function sameContent(a: unknown, b: unknown): boolean {
-  try {
-    assert.deepStrictEqual(a, b);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Double-clicks the canvas at (x, y) (page pixels), searches, picks the first match; returns the new node's id. */
 export async function addNodeBySearch(page: Page, query: string, at: { x: number; y: number }): Promise<string> {
   const before = new Set(Object.keys((await workflowOf(page)).nodes));

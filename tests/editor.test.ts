@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { RunningServer } from '../server/serve.ts';
 import {
-  addNodeBySearch, bigWorkflow, dragLink, launchBrowser, openEditor, sameContent, startEditorServer, workflowOf,
+  addNodeBySearch, bigWorkflow, dragLink, launchBrowser, openEditor, startEditorServer, workflowOf,
 } from './editor-fixtures.ts';
 import { waitUntil } from './server-fixtures/harness.ts';
 import { tempDir } from './helpers.ts';
@@ -182,6 +183,17 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     const demo = JSON.parse(readFileSync('workflows/demo.json', 'utf8'));
     await fetch(`${server.url}/api/workflows/linked`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(demo) });
     const { page, errors } = await openEditor(browser, server.url, 'linked');
+    // Dragging a number widget by its name: a step per 4 px, and the whole drag is one undo step.
+    const name = page.locator('sg-node[data-node-id="5"] .widget[data-input="guidance_scale"] .widget-name');
+    const box = (await name.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 + 48, box.y + box.height / 2, { steps: 12 });
+    await page.mouse.up();
+    assert.equal((await workflowOf(page)).nodes['5'].inputs.guidance_scale, 2.7, '12 steps of 0.1 up from 1.5');
+    await page.locator('#canvas').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('Control+z');
+    await waitUntil(async () => (await workflowOf(page)).nodes['5'].inputs.guidance_scale === 1.5, 'one undo to take the whole drag back');
     const steps = await page.evaluate(`(() => { const id = app.graph.addNode('PrimitiveInt', { x: 760, y: 420 }); app.graph.setWidget(id, 'value', 3); return id; })()`) as string;
     await page.locator(`sg-node[data-node-id="${steps}"]`).waitFor();
     await dragLink(page, steps, 0, '5', 'steps');
@@ -190,6 +202,8 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await linked.waitFor(); // drawn after the document changed
     assert.match(await linked.innerText(), /from PrimitiveInt/);
     assert.equal(await page.locator('sg-node[data-node-id="5"] [name="steps"]').count(), 0, 'no editable value while linked');
+    await page.evaluate(`app.graph.setTitle('${steps}', 'Step count')`);
+    await waitUntil(async () => /from Step count/.test(await linked.innerText()), 'the label to follow the rename');
     // A STRING into an INT widget is refused like any other type mismatch.
     const text = await page.evaluate(`app.graph.addNode('PrimitiveString', { x: 760, y: 560 })`) as string;
     const refused = await page.evaluate(`(() => { try { app.graph.connect('${text}', 0, '5', 'steps'); return 'connected'; } catch (e) { return e.message; } })()`);
@@ -267,7 +281,9 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
       app(a.page, `app.graph.setWidget('${na}', 'value', 11)`),
       app(b.page, `app.graph.setWidget('${nb}', 'value', 22)`),
     ]);
-    await waitUntil(async () => sameContent(await workflowOf(a.page), await workflowOf(b.page)), 'both pages to converge');
+    // Compared by content: two peers list a document's nodes in the order each first saw them
+    // (nodes added at the same moment come out in different orders), so JSON text may never match.
+    await waitUntil(async () => isDeepStrictEqual(await workflowOf(a.page), await workflowOf(b.page)), 'both pages to converge');
     const both = await workflowOf(a.page);
     assert.equal(both.nodes[na].inputs.value, 11);
     assert.equal(both.nodes[nb].inputs.value, 22);
@@ -303,7 +319,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await app(b.page, `app.graph.setWidget('${nb}', 'value', 99)`);
     await app(a.page, `app.graph.setTitle('${na}', 'from A while B was away')`);
     await app(b.page, 'app.provider.connect()');
-    await waitUntil(async () => sameContent(await workflowOf(a.page), await workflowOf(b.page)), 'convergence after reconnect');
+    await waitUntil(async () => isDeepStrictEqual(await workflowOf(a.page), await workflowOf(b.page)), 'convergence after reconnect');
     const merged = await workflowOf(a.page);
     assert.equal(merged.nodes[nb].inputs.value, 99);
     assert.equal(merged.ui.nodes[na].title, 'from A while B was away');
@@ -315,7 +331,7 @@ describe('editor (Chromium)', { timeout: 180_000 }, () => {
     await waitUntil(async () => {
       const res = await fetch(`${server.url}/api/workflows/together`);
       // By content: the server's document may list concurrently added nodes in another order.
-      return res.ok && sameContent(((await res.json()) as { nodes: unknown }).nodes, merged.nodes);
+      return res.ok && isDeepStrictEqual(((await res.json()) as { nodes: unknown }).nodes, merged.nodes);
     }, 'the saved workflow file', 5000);
     await server.close();
     server = await startEditorServer(dataDir);

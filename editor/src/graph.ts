@@ -28,8 +28,9 @@ export class Graph {
     this.undoManager = new Y.UndoManager([wd.nodes, wd.positions, wd.links], { trackedOrigins: new Set([LOCAL]), captureTimeout: 400 });
   }
 
-  private transact(fn: () => void): void {
-    this.undoManager.stopCapturing();
+  /** One undo step, or (`continuing`) part of the step the gesture in progress started. */
+  private transact(fn: () => void, continuing = false): void {
+    if (!continuing) this.undoManager.stopCapturing();
     this.wd.doc.transact(fn, LOCAL);
   }
 
@@ -103,11 +104,12 @@ export class Graph {
     if (this.wd.links.has(linkKey(toId, inputName))) this.transact(() => this.wd.links.delete(linkKey(toId, inputName)));
   }
 
-  setWidget(id: string, input: string, value: unknown): void {
+  /** `continuing`: a later step of one gesture (dragging a number), undone together with its start. */
+  setWidget(id: string, input: string, value: unknown, continuing = false): void {
     const node = this.wd.nodes.get(id);
     if (!node) throw new GraphError(`no node ${id}`);
     if (nodeInputs(node).get(input) === value) return;
-    this.transact(() => nodeInputs(node).set(input, value));
+    this.transact(() => nodeInputs(node).set(input, value), continuing);
   }
 
   setTitle(id: string, title: string): void {
@@ -118,7 +120,7 @@ export class Graph {
   move(id: string, pos: Position): void {
     const old = this.wd.positions.get(id);
     if (!this.wd.nodes.has(id) || (old && old.x === pos.x && old.y === pos.y)) return;
-    this.wd.doc.transact(() => this.wd.positions.set(id, pos), LOCAL); // one drag = one undo step (captureTimeout)
+    this.transact(() => this.wd.positions.set(id, pos), true); // one drag = one undo step (started at nodepicked)
   }
 
   /** Removes nodes with their links. */

@@ -8,7 +8,7 @@ import { Presence } from './presence.ts';
 import { Runner } from './run.ts';
 import { mountShortcuts } from './shortcuts.ts';
 import { isWorkflowName } from '../../server/workflow-name.ts';
-import { $, toast } from './ui.ts';
+import { $, onClick, toast } from './ui.ts';
 import { GraphView } from './view.ts';
 import { mountWorkflowActions } from './workflow-actions.ts';
 import { linkKey, nodeInputs, workflowDoc, type NativeWorkflow, type Position } from './workflow-doc.ts';
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
       const from = link && wd.nodes.get(link.from);
       return from ? ((from.get('title') as string | undefined) || catalog.get(from.get('type') as string)?.displayName || link!.from) : undefined;
     },
-    setWidget: (id, input, value) => graph.setWidget(id, input, value),
+    setWidget: (id, input, value, continuing) => graph.setWidget(id, input, value, continuing),
     setTitle: (id, title) => graph.setTitle(id, title),
     seedMode: (id) => seedModes.get(id) ?? 'randomize',
     setSeedMode: (id, mode) => seedModes.set(id, mode),
@@ -79,11 +79,10 @@ async function main(): Promise<void> {
   mountNodeAdding(catalog, graph, view);
   mountShortcuts(graph, view, runner);
   $('canvas').addEventListener('pointermove', () => presence.moved());
-  const click = (id: string, fn: () => unknown) => { $(id).onclick = () => void fn(); };
-  click('btn-queue', () => runner.queue());
-  click('btn-undo', () => graph.undoManager.undo());
-  click('btn-redo', () => graph.undoManager.redo());
-  click('btn-fit', () => view.fit());
+  onClick('btn-queue', () => runner.queue());
+  onClick('btn-undo', () => graph.undoManager.undo());
+  onClick('btn-redo', () => graph.undoManager.redo());
+  onClick('btn-fit', () => view.fit());
   mountWorkflowActions(name, graph, view);
 
   await synced;

@@ -31,7 +31,7 @@ export interface NodeHost {
   widgetValue(id: string, input: string): unknown;
   /** The node feeding this input, if it is linked. */
   linkedFrom(id: string, input: string): string | undefined;
-  setWidget(id: string, input: string, value: unknown): void;
+  setWidget(id: string, input: string, value: unknown, continuing?: boolean): void;
   setTitle(id: string, title: string): void;
   seedMode(id: string): 'randomize' | 'fixed';
   setSeedMode(id: string, mode: 'randomize' | 'fixed'): void;
@@ -106,6 +106,11 @@ export class NodeElement extends LitElement {
 
   private widget(w: WidgetSpec): TemplateResult {
     const { node } = this;
+    const from = node.host.linkedFrom(node.id, w.name);
+    const socket = this.socket('input', w.name, node.inputs[w.name]!.socket);
+    if (from) {
+      return html`<div class="widget linked" data-input=${w.name}>${socket}<span class="widget-name">${w.name}</span><span class="linked-from">from ${from}</span></div>`;
+    }
     const value = node.host.widgetValue(node.id, w.name);
     const set = (v: unknown) => node.host.setWidget(node.id, w.name, v);
     const bad = node.status.badInputs?.has(w.name) ? 'bad' : '';
@@ -138,11 +143,6 @@ export class NodeElement extends LitElement {
           : html`<input type="text" name=${w.name} class=${bad} .value=${String(value ?? '')} @change=${(e: Event) => set((e.target as HTMLInputElement).value)}>`;
     }
     const numeric = w.widget === 'int' || w.widget === 'float' || w.widget === 'seed';
-    const from = node.host.linkedFrom(node.id, w.name);
-    const socket = this.socket('input', w.name, node.inputs[w.name]!.socket);
-    if (from) {
-      return html`<div class="widget linked" data-input=${w.name}>${socket}<span class="widget-name">${w.name}</span><span class="linked-from">from ${from}</span></div>`;
-    }
     return html`<div class="widget" data-input=${w.name} title=${w.options.tooltip ?? ''}
       @pointerdown=${keep} @keydown=${keep} @dblclick=${keep}>${socket}<span class="widget-name ${numeric ? 'draggable' : ''}"
       @pointerdown=${numeric ? (e: PointerEvent) => this.dragNumber(e, w) : nothing}>${w.name}</span>${control}</div>`;
@@ -163,13 +163,16 @@ export class NodeElement extends LitElement {
     const target = e.currentTarget as HTMLElement;
     target.setPointerCapture(e.pointerId);
     const x0 = e.clientX;
+    let continuing = false; // the whole drag is one undo step
     const move = (m: PointerEvent) => {
       const steps = Math.trunc((m.clientX - x0) / 4) * (m.shiftKey ? 10 : 1);
       let v = start + steps * step;
       if (w.options.min !== undefined) v = Math.max(w.options.min, v);
       if (w.options.max !== undefined) v = Math.min(w.options.max, v);
       v = w.widget === 'float' ? Number(v.toFixed(6)) : Math.round(v);
-      if (v !== node.host.widgetValue(node.id, w.name)) node.host.setWidget(node.id, w.name, v);
+      if (v === node.host.widgetValue(node.id, w.name)) return;
+      node.host.setWidget(node.id, w.name, v, continuing);
+      continuing = true;
     };
     const up = () => {
       target.removeEventListener('pointermove', move);

@@ -101,8 +101,8 @@ export class IndexedSocketPosition<Schemes extends BaseSchemes, K> extends DOMSo
     const later: Measurement[] = [];
     for (const m of batch) {
       const view = this.area?.nodeViews.get(m.nodeId);
-      if (!view?.element) {
-        m.resolve(null);
+      if (!view?.element || !m.element.isConnected) {
+        m.resolve(null); // the node or the socket is gone: it will never be laid out
         continue;
       }
       if (!m.element.offsetParent) {

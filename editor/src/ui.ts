@@ -3,6 +3,9 @@ import { isWorkflowName, WORKFLOW_NAME_RULE } from '../../server/workflow-name.t
 
 export const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
+/** Runs `fn` when the element with that id is clicked. */
+export const onClick = (id: string, fn: () => unknown) => { $(id).onclick = () => void fn(); };
+
 export function toast(message: string): void {
   const el = $('toast');
   el.textContent = message;

@@ -182,7 +182,8 @@ export class GraphView {
       else if (type === wd.links) for (const key of keys) this.dirty.add(linkTarget(key!));
       else {
         const id = nodeIdOf(changed, wd.nodes);
-        if (id === undefined) this.dirty = 'all';
+        // A new title also shows on the widgets it feeds ("from <title>"): renames are rare, redraw all.
+        if (id === undefined || (type === wd.nodes.get(id) && keys.has('title'))) this.dirty = 'all';
         else this.dirty.add(id);
       }
     }
@@ -217,14 +218,18 @@ export class GraphView {
     }
     // Nodes, then links, each batch concurrently: rete places sockets asynchronously (it polls
     // until they are laid out), so one-at-a-time would cost a timer tick per link.
-    const linkedInputs = new Map<string, string[]>();
-    for (const l of wanted.values()) linkedInputs.set(l.to, [...(linkedInputs.get(l.to) ?? []), l.input]);
     const dirty = this.dirty;
     this.dirty = new Set();
-    const toSync = dirty === 'all' ? [...wd.nodes.keys()] : [...dirty].filter((id) => wd.nodes.has(id));
-    await Promise.all(toSync.map((id) => this.syncNode(id, wd.nodes.get(id)!, linkedInputs.get(id)?.sort().join(',') ?? '')));
+    const toSync = new Set(dirty === 'all' ? wd.nodes.keys() : [...dirty].filter((id) => wd.nodes.has(id)));
+    // Which inputs are linked, and from what (a widget shows "from <title>"), for the nodes synced.
+    const linked = new Map<string, string[]>();
+    for (const l of wanted.values()) {
+      if (toSync.has(l.to)) linked.set(l.to, [...(linked.get(l.to) ?? []), `${l.input}<${this.host.linkedFrom(l.to, l.input)}`]);
+    }
+    await Promise.all([...toSync].map((id) => this.syncNode(id, wd.nodes.get(id)!, linked.get(id)?.sort().join(',') ?? '')));
+    const drawn = new Set(this.editor.getConnections().map((c) => c.id));
     await Promise.all([...wanted].map(([key, l]) => {
-      if (this.editor.getConnection(key)) return undefined;
+      if (drawn.has(key)) return undefined;
       const from = this.editor.getNode(l.from);
       const to = this.editor.getNode(l.to);
       // A link to an input that has no socket here (a linked widget from another tool) is kept, not drawn.
@@ -250,7 +255,7 @@ export class GraphView {
     }
     const p = this.graph.wd.positions.get(id);
     const nodeView = this.area.nodeViews.get(id);
-    if (p && nodeView && (nodeView.position.x !== p.x || nodeView.position.y !== p.y)) {
+    if (p && nodeView && (Math.round(nodeView.position.x) !== p.x || Math.round(nodeView.position.y) !== p.y)) {
       if (created) {
         // A node just created has no links yet and nobody listens for its moves: place it directly
         // (rete's translate is a full event round; 500 of them were a fifth of opening a big graph).
@@ -270,7 +275,8 @@ export class GraphView {
 
   /** Re-renders nodes after a change of their status (run state, errors, images, selection). */
   async refresh(ids?: Iterable<string>): Promise<void> {
-    for (const id of ids ?? this.editor.getNodes().map((n) => n.id)) if (this.editor.getNode(id)) await this.area.update('node', id);
+    const nodes = ids ? [...ids].filter((id) => this.editor.getNode(id)) : this.editor.getNodes().map((n) => n.id);
+    await Promise.all(nodes.map((id) => this.area.update('node', id)));
   }
 
   selectedIds(): string[] {

@@ -1,7 +1,7 @@
 import { toComfyApi, WORKFLOW_FORMAT } from '../../engine/workflow-formats.ts';
 import { download, readWorkflowFile } from './files.ts';
 import type { Graph } from './graph.ts';
-import { $, askName, toast } from './ui.ts';
+import { $, askName, onClick, toast } from './ui.ts';
 import type { GraphView } from './view.ts';
 import type { NativeWorkflow } from './workflow-doc.ts';
 import { showOpenDialog } from './workflows-dialog.ts';
@@ -22,28 +22,27 @@ export async function saveAs(name: string, workflow: NativeWorkflow): Promise<bo
 }
 
 export function mountWorkflowActions(name: string, graph: Graph, view: GraphView): void {
-  const click = (id: string, fn: () => unknown) => { $(id).onclick = () => void fn(); };
-  click('btn-new', async () => {
+  onClick('btn-new', async () => {
     const n = await askName('Name of the new workflow', 'untitled');
     if (n && await saveAs(n, { format: WORKFLOW_FORMAT, nodes: {} })) go(n);
   });
-  click('btn-open', () => showOpenDialog(go, async (template) => {
+  onClick('btn-open', () => showOpenDialog(go, async (template) => {
     const n = await askName(`Name of the new workflow (from the template "${template}")`, `my ${template}`);
     const body = n && await (await fetch(`/api/templates/${encodeURIComponent(template)}`)).json();
     if (n && body && await saveAs(n, body)) go(n);
   }));
-  click('btn-save-as', async () => {
+  onClick('btn-save-as', async () => {
     const n = await askName('Save a copy as', `${name} copy`);
     if (n && await saveAs(n, graph.toWorkflow())) go(n);
   });
-  click('btn-rename', async () => {
+  onClick('btn-rename', async () => {
     const n = await askName('Rename this workflow to', name);
     if (!n || n === name || !(await saveAs(n, graph.toWorkflow()))) return;
     await fetch(`/api/workflows/${encodeURIComponent(name)}`, { method: 'DELETE' });
     go(n);
   });
-  click('btn-export', () => download(`${name}.json`, graph.toWorkflow()));
-  click('btn-export-api', () => download(`${name}.api.json`, toComfyApi(graph.toWorkflow())));
+  onClick('btn-export', () => download(`${name}.json`, graph.toWorkflow()));
+  onClick('btn-export-api', () => download(`${name}.api.json`, toComfyApi(graph.toWorkflow())));
 
   const importFile = async (file: File) => {
     try {
@@ -56,7 +55,7 @@ export function mountWorkflowActions(name: string, graph: Graph, view: GraphView
     }
   };
   const fileInput = $<HTMLInputElement>('file-input');
-  click('btn-import', () => fileInput.click());
+  onClick('btn-import', () => fileInput.click());
   fileInput.onchange = () => {
     if (fileInput.files?.[0]) void importFile(fileInput.files[0]);
     fileInput.value = '';

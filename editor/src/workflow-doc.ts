@@ -1,6 +1,6 @@
 import * as Y from 'yjs';
-import { isLink, WORKFLOW_FORMAT } from '../../engine/workflow-formats.ts';
-import type { Workflow } from '../../engine/workflow.ts';
+import { detectFormat, fromComfyApi, isLink, isRecord, nodeProblem, WORKFLOW_FORMAT } from '../../engine/workflow-formats.ts';
+import type { ComfyApiWorkflow, Workflow } from '../../engine/workflow.ts';
 
 /**
  * The shared document of one workflow, as the editor and the server both read it.
@@ -117,4 +117,32 @@ export function toWorkflow(wd: WorkflowDoc): NativeWorkflow {
 /** Links of the document whose two ends exist. */
 export function liveLinks(wd: WorkflowDoc): [string, LinkValue][] {
   return [...wd.links.entries()].filter(([, l]) => wd.nodes.has(l.from) && wd.nodes.has(l.to));
+}
+
+/** Throws the first thing wrong with a workflow's nodes (it would reach every peer and the saved file). */
+function checkNodes(nodes: Record<string, unknown>, typeKey: 'type' | 'class_type'): void {
+  for (const id in nodes) {
+    const problem = nodeProblem(id, nodes[id], typeKey);
+    if (problem) throw new Error(`malformed workflow: ${problem}`);
+  }
+}
+
+/** A workflow in either format, as native; throws with what is wrong. */
+export function toNative(data: unknown): NativeWorkflow {
+  switch (detectFormat(data)) {
+    case 'native': {
+      const { format, nodes } = data as { format: unknown; nodes: unknown };
+      if (format !== WORKFLOW_FORMAT) throw new Error(`unsupported workflow format "${String(format)}": this version reads "${WORKFLOW_FORMAT}"`);
+      if (!isRecord(nodes)) throw new Error('malformed workflow: "nodes" must be an object of nodes by id');
+      checkNodes(nodes, 'type');
+      return data as NativeWorkflow;
+    }
+    case 'comfy-api':
+      checkNodes(data as Record<string, unknown>, 'class_type');
+      return fromComfyApi(data as ComfyApiWorkflow);
+    case 'comfy-ui':
+      throw new Error('this is a ComfyUI editor save file: export it from ComfyUI with "Export (API)" and import that');
+    default:
+      throw new Error(`not a workflow: expected {"format": "${WORKFLOW_FORMAT}", "nodes": …} or ComfyUI's API format`);
+  }
 }

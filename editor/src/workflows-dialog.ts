@@ -1,8 +1,9 @@
+import type { WorkflowSummary } from '../../server/workflow-store.ts';
+
 /**
  * The "Open" dialog: saved workflows (open the shared document) and the shipped templates
  * (opened as a new copy, so a template itself never changes).
  */
-interface Saved { name: string; modified: string }
 
 function button(text: string, onclick: () => void, cls = ''): HTMLButtonElement {
   const b = document.createElement('button');
@@ -14,7 +15,7 @@ function button(text: string, onclick: () => void, cls = ''): HTMLButtonElement 
 
 export async function showOpenDialog(open: (name: string) => void, copyTemplate: (template: string) => void): Promise<void> {
   const [saved, templates] = await Promise.all([
-    fetch('/api/workflows').then((r) => r.json()) as Promise<Saved[]>,
+    fetch('/api/workflows').then((r) => r.json()) as Promise<WorkflowSummary[]>,
     fetch('/api/templates').then((r) => r.json()) as Promise<{ name: string }[]>,
   ]);
   const dialog = document.createElement('dialog');
