@@ -73,13 +73,8 @@ function reserve(bytes: number): Float32Array {
 const ARENAS = 3;
 let arenaBytes = 0;
 let nextArena = 0;
+/** Resident arrays and the byte offset of their copy (which says the arena too). */
 const resident = new Map<Float32Array, number>();
-const residentIn: Float32Array[][] = Array.from({ length: ARENAS }, () => []);
-
-function forgetResidents(): void {
-  resident.clear();
-  for (const list of residentIn) list.length = 0;
-}
 
 onTake((array) => { resident.delete(array); });
 
@@ -88,13 +83,12 @@ function takeArena(bytes: number): number {
   if (bytes > arenaBytes) {
     arenaBytes = Math.ceil(bytes / PAGE) * PAGE;
     reserve(ARENAS * arenaBytes);
-    forgetResidents(); // the arenas moved
+    resident.clear(); // the arenas moved
   }
-  const arena = nextArena;
+  const base = nextArena * arenaBytes;
   nextArena = (nextArena + 1) % ARENAS;
-  for (const array of residentIn[arena]) resident.delete(array);
-  residentIn[arena].length = 0;
-  return arena;
+  for (const [array, at] of resident) if (at >= base && at < base + arenaBytes) resident.delete(array);
+  return base;
 }
 
 const paddedBytes = (n: number): number => Math.ceil(n / 4) * 16;
@@ -243,8 +237,7 @@ export function elementwise<I extends string, S extends string = never>(
       for (const x of inputs) if (x.length !== n) throw new Error(`${spec.name}: inputs of different lengths (${n} and ${x.length})`);
       fn ??= compile();
       const region = paddedBytes(n);
-      const arena = takeArena(region * (nIn + nOut));
-      let at = arena * arenaBytes;
+      let at = takeArena(region * (nIn + nOut));
       for (let k = 0; k < nIn; k++) {
         const where = resident.get(inputs[k]);
         if (where !== undefined) { args[k] = where; continue; }
@@ -261,7 +254,6 @@ export function elementwise<I extends string, S extends string = never>(
         const out = newArray(n);
         out.set(heap.subarray(args[k] / 4, args[k] / 4 + n));
         resident.set(out, args[k]);
-        residentIn[arena].push(out);
         results.push(out);
       }
       return results;
@@ -330,7 +322,7 @@ export function channelsLast3(name: string, body: (x: Expr) => Expr): { run(plan
       // cache between the kernel writing it and the copy out reading it.
       const chunk = Math.min(CHUNK_PIXELS, padded);
       const outBase = 3 * padded;
-      forgetResidents(); // this pass uses the memory from the start
+      resident.clear(); // this pass uses the memory from the start
       const memoryView = reserve((outBase + 3 * chunk) * 4);
       for (let k = 0; k < 3; k++) memoryView.set(planes.subarray(k * plane, (k + 1) * plane), k * padded);
       for (let p0 = 0; p0 < plane; p0 += chunk) {
