@@ -274,7 +274,7 @@ const lanes = (...f32Lanes: number[]): number[] => f32Lanes.flatMap((l) => [4 * 
 /** Pixels per pass of channelsLast3 (a multiple of 4): 192 KiB of output. */
 const CHUNK_PIXELS = 16384;
 
-export function channelsLast3(name: string, body: (x: Expr) => Expr): { run(planes: Float32Array, out?: Float32Array): Float32Array } {
+export function channelsLast3(name: string, body: (x: Expr) => Expr): { run(planes: Float32Array, out: Float32Array): Float32Array } {
   const x = new Expr('input', 0);
   const root = body(x);
   let fn: ((...args: number[]) => void) | undefined;
@@ -311,7 +311,7 @@ export function channelsLast3(name: string, body: (x: Expr) => Expr): { run(plan
     return instantiate([ValType.i32, ValType.i32, ValType.i32, ValType.i32], [ValType.i32, ValType.i32, ValType.v128, ValType.v128, ValType.v128, ...em.locals], em.code);
   };
   return {
-    run(planes, out = newArray(planes.length)) {
+    run(planes, out) {
       const plane = planes.length / 3;
       if (!Number.isInteger(plane)) throw new Error(`${name}: needs 3 planes of equal size, got ${planes.length} elements`);
       if (out.length !== planes.length) throw new Error(`${name}: the output has ${out.length} elements for ${planes.length}`);

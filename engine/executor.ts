@@ -440,7 +440,7 @@ export class Execution implements ContextHost {
       return;
     }
     this.store(parent, outputs);
-    if (expansion.transient) this.releaseTransient(prefix, expansion, outputs);
+    if (expansion.transient) this.releaseTransient(parent, expansion, outputs);
   }
 
   /**
@@ -448,24 +448,27 @@ export class Execution implements ContextHost {
    * pool arrays leave the cache, and the arrays only they reach go back to the pool. Everything
    * else stays: results without pool arrays (the stacked conditioning, reused by the next run),
    * results some run was handed from the cache (this one included: takeBack refuses those), and
-   * the parent's outputs. Volatile results were never cached: this run made them.
+   * the parent's outputs and inputs (a step may hand an input on as its output, and that array
+   * belongs to the node upstream). Volatile results were never cached: this run made them.
    */
-  private releaseTransient(prefix: string, expansion: Expansion, parentOutputs: readonly unknown[]): void {
+  private releaseTransient(parent: GraphNode, expansion: Expansion, parentOutputs: readonly unknown[]): void {
     const reachable = new Set<ArrayBufferLike>();
-    collectBuffers(parentOutputs, reachable);
-    const released = new Set<Float32Array>();
+    const addBuffers = (value: unknown) => walkPlain(value, (v) => reachable.add(v.buffer));
+    addBuffers(parentOutputs);
+    for (const link of parent.links) addBuffers(this.values.get(link.from)?.[link.output]);
+    const released: Float32Array[] = [];
     for (const localId of expansion.nodes.keys()) {
-      const id = prefix + localId;
+      const id = `${parent.id}.${localId}`;
       const outputs = this.values.get(id);
       if (!outputs) continue;
-      const pooled = new Set<Float32Array>();
-      collectArrays(outputs, pooled);
-      for (const array of pooled) if (!isPooled(array)) pooled.delete(array);
-      const drop = pooled.size > 0 && (this.volatile.has(id) || this.settings.cache.takeBack(this.signatures.get(id)!, outputs));
-      if (drop) for (const array of pooled) released.add(array);
-      else collectBuffers(outputs, reachable);
+      const views: ArrayBufferView[] = [];
+      walkPlain(outputs, (v) => views.push(v));
+      const pooled = views.filter((v): v is Float32Array => isPooled(v as Float32Array));
+      const drop = pooled.length > 0 && (this.volatile.has(id) || this.settings.cache.takeBack(this.signatures.get(id)!, outputs));
+      if (drop) released.push(...pooled);
+      else for (const v of views) reachable.add(v.buffer);
     }
-    recycle([...released].filter((a) => !reachable.has(a.buffer)));
+    recycle(released.filter((a) => !reachable.has(a.buffer))); // recycle counts an array once
   }
 
   // ---- failure and the end --------------------------------------------------------------
@@ -525,8 +528,6 @@ function walkPlain(value: unknown, visit: (view: ArrayBufferView) => void, seen 
   for (const v of Array.isArray(value) ? value : Object.values(value)) walkPlain(v, visit, seen);
 }
 
-const collectBuffers = (value: unknown, into: Set<ArrayBufferLike>) => walkPlain(value, (v) => into.add(v.buffer));
-const collectArrays = (value: unknown, into: Set<Float32Array>) => walkPlain(value, (v) => { if (v instanceof Float32Array) into.add(v); });
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';

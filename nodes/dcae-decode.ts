@@ -1,6 +1,7 @@
 import { defineNode, InputError, socket, type Float32Tensor } from '../engine/index.ts';
 import { float32, shapeText } from '../engine/tensor.ts';
 import { add, channelsLast3, div, elementwise, mul, pmax, pmin } from '../engine/elementwise.ts';
+import { recycle } from '../engine/scratch.ts';
 import { DCAE, IMAGE, LATENT } from './types.ts';
 
 /**
@@ -36,7 +37,12 @@ export const DCAEDecode = defineNode({
       throw new InputError('latent', `has ${latent.dims[1]} channels ${shapeText(latent.dims)} but the decoder of "${vae.pipeline}" expects ${vae.latentChannels}`);
     }
     const scaled = unscale.run([latent.data], [vae.scalingFactor])[0];
-    const outputs = await vae.model.run({ [vae.io.latent]: float32(latent.dims, scaled) });
+    let outputs;
+    try {
+      outputs = await vae.model.run({ [vae.io.latent]: float32(latent.dims, scaled) });
+    } finally {
+      recycle([scaled]); // only the model's input: back to the pool the Sampler's steps use
+    }
     const image = outputs[vae.io.output] as Float32Tensor;
     const [, c, h, w] = image.dims;
     const f = vae.spatialCompression;

@@ -126,7 +126,7 @@ describe('element-wise WebAssembly SIMD kernels', () => {
 
     // A channels-last pass uses the memory from the start: nothing resident survives it.
     const [s4] = double.run([x]);
-    denorm.run(values(3 * 300_000, 13));
+    denorm.run(values(3 * 300_000, 13), new Float32Array(3 * 300_000));
     const [s5] = axpy.run([s4, s3], [1]);
     assertSameBits(s5, expectAxpy(1, s4, s3), 'after a channels-last pass');
   });
@@ -142,12 +142,12 @@ describe('element-wise WebAssembly SIMD kernels', () => {
           expected[p * 3 + c] = v < 0 ? 0 : v > 1 ? 1 : v;
         }
       }
-      assertSameBits(kernel.run(planes), expected, `plane ${plane}`);
+      assertSameBits(kernel.run(planes, new Float32Array(planes.length)), expected, `plane ${plane}`);
       const inPlace = planes.slice();
       assert.equal(kernel.run(inPlace, inPlace), inPlace, 'writes into the given output');
       assertSameBits(inPlace, expected, `plane ${plane}, in place`);
     }
-    assert.throws(() => kernel.run(new Float32Array(4)), /needs 3 planes of equal size, got 4 elements/);
+    assert.throws(() => kernel.run(new Float32Array(4), new Float32Array(4)), /needs 3 planes of equal size, got 4 elements/);
     assert.throws(() => kernel.run(new Float32Array(6), new Float32Array(3)), /the output has 3 elements for 6/);
   });
 });

@@ -250,6 +250,15 @@ describe('execution', () => {
             } }),
           defineNode({ type: 'VecKeep', category: 't', description: '', output: true, inputs: { x: socket<{ data: Float32Array }>('VEC') }, outputs: [],
             run: ({ x }) => { kept.push(x); return []; } }),
+          // Hands its input on as its output (a reroute, a step that has nothing to do).
+          defineNode({ type: 'VecPass', category: 't', description: '', inputs: { x: socket<{ data: Float32Array }>('VEC') }, outputs: [{ name: 'v', type: 'VEC' }],
+            run: ({ x }) => [x] }),
+          defineNode({ type: 'VecPassThenStep', category: 't', description: '', inputs: { x: socket('VEC') }, outputs: [{ name: 'v', type: 'VEC' }],
+            run: (_inputs, ctx) => {
+              const g = ctx.subgraph({ transient: true });
+              const passed = g.add('VecPass', { x: g.input('x') }).out(0);
+              return g.result([g.add('VecStep', { x: passed }).out(0)]);
+            } }),
         ], 'test');
         const run = async (start: number, times = 4) => {
           const result = await engine.execute(workflow({
@@ -273,6 +282,20 @@ describe('execution', () => {
         v.calls.length = 0;
         await v.run(0, 5);
         assert.deepEqual(v.calls, ['2.1', '2.2', '2.3', '2.4', '2.5'], 'the steps were not cached any more');
+      });
+
+      it('never recycles an input a step hands on as its output: it belongs to the node upstream', async () => {
+        const v = await vectorEngine();
+        const chained = (start: number) => v.engine.execute(workflow({
+          1: { type: 'VecConst', inputs: { value: start } }, 2: { type: 'VecRepeat', inputs: { x: ['1', 0], times: 2 } },
+          3: { type: 'VecPassThenStep', inputs: { x: ['2', 0] } }, 4: { type: 'VecKeep', inputs: { x: ['2', 0] } }, 5: { type: 'VecKeep', inputs: { x: ['3', 0] } } }));
+        assert.equal((await chained(0)).status, 'success');
+        const upstream = v.kept.find((k) => k.data[0] === 2)!;
+        assert.ok(upstream, 'the first Repeat gave 2s');
+        for (const start of [10, 20, 30]) assert.equal((await chained(start)).status, 'success');
+        assert.ok(upstream.data.every((x) => x === 2), 'the first run\'s upstream result (still cached) is untouched');
+        assert.deepEqual(v.kept.map((k) => k.data[0]).sort((a, b) => a - b), [2, 3, 12, 13, 22, 23, 32, 33]);
+        for (const k of v.kept) assert.ok(k.data.every((x) => x === k.data[0]), 'every kept vector is intact');
       });
 
       it('keeps the finished steps of a failed run cached, so running it again resumes', async () => {
