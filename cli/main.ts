@@ -136,7 +136,7 @@ async function runCommand(file: string, opts: EngineFlags & { set?: string[]; js
     controller.abort();
   };
   process.on('SIGINT', onSigint);
-  const printer = opts.json ? undefined : new ProgressPrinter(validated.workflow, engine.registry, process.stderr);
+  const printer = opts.json ? undefined : new ProgressPrinter(validated.workflow, process.stderr);
   const onEvent = (event: EngineEvent) => {
     if (opts.json) console.log(JSON.stringify(event));
     else printer!.handle(event);

@@ -1,4 +1,4 @@
-import type { EngineEvent, NodeRegistry, Workflow } from '../engine/index.ts';
+import type { EngineEvent, Workflow } from '../engine/index.ts';
 
 /**
  * Human-readable progress on stderr: a redrawn status line with a bar on a terminal,
@@ -10,8 +10,7 @@ export class ProgressPrinter {
   private nodesRun = 0;
   private started = performance.now();
 
-  constructor(private readonly workflow: Workflow, private readonly registry: NodeRegistry,
-    private readonly out: NodeJS.WriteStream) {
+  constructor(private readonly workflow: Workflow, private readonly out: NodeJS.WriteStream) {
     this.tty = out.isTTY === true;
   }
 

@@ -2,18 +2,18 @@ import type { Logger } from '../engine/node.ts';
 import type { CollabHub } from './collab.ts';
 import type { Cluster } from './distributed/cluster.ts';
 import type { EngineHost } from './engine-host.ts';
-import type { HistoryStore, PromptQueue } from './queue.ts';
+import type { HistoryStore, QueueFront } from './queue.ts';
 import type { PromptRunner } from './runner.ts';
 import type { WorkflowStore } from './workflow-store.ts';
 import type { ClientHub } from './ws.ts';
 
 /** Who runs the prompts: the local runner, or (with `--queue redis://...`) the workers, through the Cluster. */
-export type Executor = Pick<PromptRunner, 'interrupt' | 'free'> & { readonly running?: { promptId: string } };
+export type Executor = Pick<PromptRunner, 'interrupt' | 'free' | 'runningPrompt'>;
 
 /** What the routes work with: one of each per server. */
 export interface ServerContext {
   engine: EngineHost;
-  queue: PromptQueue;
+  queue: QueueFront;
   history: HistoryStore;
   runner: Executor;
   hub: ClientHub;

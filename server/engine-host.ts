@@ -38,7 +38,7 @@ export class EngineHost {
   }
 
   get outputDir(): string { return this.front.outputDir; }
-  get modelsDir(): string { return path.resolve(this.setup.modelsDir ?? 'models'); }
+  get modelsDir(): string { return path.resolve(this.setup.modelsDir!); } // create() sets it
   get tempDir(): string { return this.front.tempRoot; }
 
   /** `/object_info`: computed once, the node set does not change while the server runs. */

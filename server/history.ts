@@ -44,13 +44,15 @@ export class RunRecord {
     }
   }
 
-  /** A failure outside the engine's own reporting (the engine thread died, say), as an error message. */
-  failed(promptId: string, error: Error): void {
-    this.messages.push(['execution_error', {
+  /** A failure outside the engine's own reporting (the engine thread died, say), as an error message; returns it (for the client). */
+  failed(promptId: string, error: Error): Record<string, unknown> {
+    const data = {
       prompt_id: promptId, node_id: null, node_type: null, executed: [],
       exception_message: error.message, exception_type: error.name, traceback: [], current_inputs: {}, current_outputs: {},
       timestamp: Date.now(),
-    }]);
+    };
+    this.messages.push(['execution_error', data]);
+    return data;
   }
 
   entry(item: QueuedPrompt, result: Pick<ExecutionResult, 'status' | 'outputs'> | undefined): HistoryEntry {

@@ -59,13 +59,9 @@ export class DuplicatePromptError extends Error {
   }
 }
 
-export interface PromptQueue {
+/** The queue as the routes use it: the local one (SQLite) or the distributed one (Redis). */
+export interface QueueFront {
   enqueue(prompt: NewPrompt): Promise<QueuedPrompt>;
-  /** The next pending prompt, marked running; waits for one. Undefined once `signal` aborts. */
-  take(signal: AbortSignal): Promise<QueuedPrompt | undefined>;
-  finish(promptId: string, entry: HistoryEntry): Promise<void>;
-  /** Puts prompts left running (by a crash) back at the front; returns how many. */
-  recover(): Promise<number>;
   list(): Promise<{ running: QueuedPrompt[]; pending: QueuedPrompt[] }>;
   /** Pending plus running, ComfyUI's `queue_remaining`. */
   remaining(): Promise<number>;
@@ -75,6 +71,15 @@ export interface PromptQueue {
   /** Called after every change of the queue (for `status` messages). */
   subscribe(listener: () => void): () => void;
   close(): Promise<void>;
+}
+
+/** The local queue, with the side its runner uses. */
+export interface PromptQueue extends QueueFront {
+  /** The next pending prompt, marked running; waits for one. Undefined once `signal` aborts. */
+  take(signal: AbortSignal): Promise<QueuedPrompt | undefined>;
+  finish(promptId: string, entry: HistoryEntry): Promise<void>;
+  /** Puts prompts left running (by a crash) back at the front; returns how many. */
+  recover(): Promise<number>;
 }
 
 export interface HistoryStore {

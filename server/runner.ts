@@ -30,8 +30,8 @@ export class PromptRunner {
     this.loop ??= this.run();
   }
 
-  get running(): QueuedPrompt | undefined {
-    return this.current?.item;
+  async runningPrompt(): Promise<string | undefined> {
+    return this.current?.item.promptId;
   }
 
   /** Interrupts the running prompt (only if it is `promptId`, when given). */
@@ -90,14 +90,12 @@ export class PromptRunner {
       });
     } catch (e) {
       // Only when the engine thread died (the prompt was validated before it was queued).
-      record.failed(item.promptId, e as Error);
-      this.hub.send('execution_error', record.messages.at(-1)![1], sid);
+      this.hub.send('execution_error', record.failed(item.promptId, e as Error), sid);
     } finally {
       this.current = undefined;
     }
     if (this.stopping.signal.aborted && result?.status !== 'success') return; // runs again after the restart
     await this.queue.finish(item.promptId, record.entry(item, result));
-    await this.hub.flushStatus();
-    this.hub.send('executing', { node: null, prompt_id: item.promptId }, sid);
+    await this.hub.promptDone(item.promptId, sid);
   }
 }

@@ -9,7 +9,7 @@ import { createApp } from './app.ts';
 import { bindingProblem, foreignRequest, isAuthorized } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { EngineHost } from './engine-host.ts';
-import type { PromptQueue } from './queue.ts';
+import type { QueueFront } from './queue.ts';
 import { PromptRunner } from './runner.ts';
 import { DataDirInUseError, SqliteQueue } from './sqlite-queue.ts';
 import { WorkflowStore } from './workflow-store.ts';
@@ -114,31 +114,39 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const limits = { uploadBytes: opts.maxUploadBytes ?? 32 * 2 ** 20, jsonBytes: opts.maxJsonBytes ?? 16 * 2 ** 20 };
   mkdirSync(dataDir, { recursive: true });
   // Opening the store takes the data directory's lock: nothing below runs for a second server.
-  const store = new SqliteQueue(path.join(dataDir, 'sanagraph.db'), { maxPending: opts.maxQueue ?? 10_000, historySize: opts.historySize ?? 10_000 });
+  const maxQueue = opts.maxQueue ?? 10_000;
+  const store = new SqliteQueue(path.join(dataDir, 'sanagraph.db'), { maxPending: maxQueue, historySize: opts.historySize ?? 10_000 });
   let engine: EngineHost;
   try {
     // Temp files belong to past runs; clear ours at startup as ComfyUI does (never a folder we were pointed at).
     if (dirs.temp === defaultTemp) rmSync(defaultTemp, { recursive: true, force: true });
     for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
-    const recovered = await store.recover();
-    if (recovered) logger.info(`re-queued ${recovered} prompt(s) that were running when the server stopped`);
+    if (!opts.queue) {
+      const recovered = await store.recover();
+      if (recovered) logger.info(`re-queued ${recovered} prompt(s) that were running when the server stopped`);
+    } else {
+      const { running, pending } = await store.list();
+      const left = running.length + pending.length;
+      if (left) logger.warn(`${left} prompt(s) queued without --queue wait in ${dataDir}: they run when the server starts without --queue`);
+    }
     engine = await EngineHost.create({ ...opts.engine, outputDir: dirs.output, inputDir: dirs.input, tempDir: dirs.temp, debug: opts.debug }, logger);
   } catch (e) {
     await store.close();
     throw e;
   }
   const features = { supports_preview_metadata: false, max_upload_size: limits.uploadBytes };
-  let queue: PromptQueue = store;
+  let queue: QueueFront = store;
   const hub = new ClientHub({ queueRemaining: () => queue.remaining(), features });
-  const distributed = opts.queue ? await distributedQueue(opts, { hub, store, dirs, dataDir, logger }, () => engine.close().then(() => store.close())) : undefined;
+  const distributed = opts.queue ? await distributedQueue(opts, { hub, store, dirs, dataDir, maxQueue, logger }, () => engine.close().then(() => store.close())) : undefined;
   if (distributed) queue = distributed.cluster.queue;
   queue.subscribe(() => hub.queueChanged());
-  const runner = new PromptRunner(store, engine, hub, logger);
+  // With a distributed queue the workers run the prompts: no local runner.
+  const runner = distributed ? undefined : new PromptRunner(store, engine, hub, logger);
   const workflows = new WorkflowStore(path.join(dataDir, 'workflows'));
   const templates = new WorkflowStore(TEMPLATES_DIR, 'template');
   const collab = new CollabHub({ dir: path.join(dataDir, 'collab'), workflows, templates, logger });
   const context: ServerContext = {
-    engine, queue, history: store, runner: distributed?.cluster ?? runner, cluster: distributed?.cluster, hub, workflows, templates, collab,
+    engine, queue, history: store, runner: distributed?.cluster ?? runner!, cluster: distributed?.cluster, hub, workflows, templates, collab,
     dirs, features, limits, token, corsOrigin, debug: opts.debug ?? false, logger, startedAt: Date.now(),
   };
   const server = createServer(createApp(context));
@@ -152,13 +160,13 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     await store.close();
     throw e;
   }
-  if (!distributed) runner.start(); // with a distributed queue, the workers run the prompts
+  runner?.start();
   let closing: Promise<void> | undefined;
   const close = () => closing ??= (async () => {
     server.close();
     await hub.close();
     await collab.close();
-    await runner.stop(); // the running prompt stays queued and runs again at the next start
+    await runner?.stop(); // the running prompt stays queued and runs again at the next start
     await distributed?.close();
     server.closeAllConnections();
     await engine.close();
@@ -168,11 +176,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 }
 
 /** `--queue`: the distributed queue (its modules load only then); a Redis problem is a ServerConfigError. */
-async function distributedQueue(opts: ServerOptions, parts: { hub: ClientHub; store: SqliteQueue; dirs: { output: string; temp: string; input: string }; dataDir: string; logger: Logger }, cleanup: () => Promise<void>) {
+async function distributedQueue(opts: ServerOptions, parts: { hub: ClientHub; store: SqliteQueue; dirs: { output: string; temp: string; input: string }; dataDir: string; maxQueue: number; logger: Logger }, cleanup: () => Promise<void>) {
   const setup = await import('./distributed/setup.ts');
   try {
     return await setup.startDistributed({
-      url: opts.queue!, history: parts.store, hub: parts.hub, dirs: parts.dirs, maxPending: opts.maxQueue ?? 10_000, dataDir: parts.dataDir, logger: parts.logger,
+      url: opts.queue!, history: parts.store, hub: parts.hub, dirs: parts.dirs, maxPending: parts.maxQueue, dataDir: parts.dataDir, logger: parts.logger,
       localWorker: opts.localWorker && { ...opts.localWorker, engine: { ...opts.engine, inputDir: parts.dirs.input, debug: opts.debug } },
     });
   } catch (e) {

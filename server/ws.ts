@@ -113,8 +113,14 @@ export class ClientHub {
     setImmediate(() => { void this.flushStatus(); });
   }
 
-  /** Sends a pending `status` now (before `executing: null`, the order ComfyUI uses). */
-  async flushStatus(): Promise<void> {
+  /** A prompt is done: the pending `status`, then `executing: null` (the order ComfyUI uses). */
+  async promptDone(promptId: string, sid: string | undefined): Promise<void> {
+    await this.flushStatus();
+    this.send('executing', { node: null, prompt_id: promptId }, sid);
+  }
+
+  /** Sends a pending `status` now. */
+  private async flushStatus(): Promise<void> {
     if (!this.statusDirty) return;
     this.statusDirty = false;
     const n = await this.options.queueRemaining().catch(() => undefined);

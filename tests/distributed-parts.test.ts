@@ -7,13 +7,18 @@ import { parseWorkflow } from '../engine/workflow.ts';
 import { applyDevice, betterWorker, loadedPipelines, pipelinesOf } from '../server/distributed/affinity.ts';
 import { checkQueueUrl, QueueConnectionError } from '../server/distributed/connection.ts';
 import { FileReceiver, FileSender } from '../server/distributed/file-transfer.ts';
+import { Worker } from 'bullmq';
+import { Cluster } from '../server/distributed/cluster.ts';
+import { bullConnection } from '../server/distributed/connection.ts';
 import { RedisQueue } from '../server/distributed/redis-queue.ts';
+import type { HistoryEntry } from '../server/history.ts';
+import { ClientHub } from '../server/ws.ts';
 import { listWorkers, publishWorker, removeWorker } from '../server/distributed/worker-registry.ts';
 import { DuplicatePromptError, QueueFullError } from '../server/queue.ts';
-import { jobIdOf, keys, type WorkerInfo } from '../server/distributed/protocol.ts';
-import { tempDir } from './helpers.ts';
-import { RedisProcess } from './server-fixtures/cluster.ts';
-import { cheapPrompt, startTestServer, WsClient } from './server-fixtures/harness.ts';
+import { jobIdOf, keys, PREFIX, QUEUE_NAME, type JobResult, type WorkerInfo } from '../server/distributed/protocol.ts';
+import { quietLogger, tempDir } from './helpers.ts';
+import { freePort, RedisProcess } from './server-fixtures/cluster.ts';
+import { cheapPrompt, startTestServer, waitUntil, WsClient } from './server-fixtures/harness.ts';
 
 /** The distributed queue's parts on their own: file transfer through a real Redis, affinity, ids, URLs. */
 describe('output files through Redis', () => {
@@ -117,6 +122,48 @@ describe('the prompt queue on BullMQ, and the worker registry', () => {
   });
 });
 
+describe('collecting finished prompts', () => {
+  it('records a prompt whose files expired as an error, and goes on collecting the ones behind it', async () => {
+    // Both jobs finish while no server is there; the server starting afterwards sweeps them up.
+    const redis = await RedisProcess.start();
+    const client = redis.client();
+    const entries = new Map<string, HistoryEntry>();
+    const history = { finish: async (id: string, entry: HistoryEntry) => { entries.set(id, entry); } };
+    const queue = new RedisQueue(redis.url, client, history, { maxPending: 10 });
+    const dir = tempDir('sanagraph-collect-');
+    const lostFile = { images: [{ filename: 'x_00001.png', subfolder: '', type: 'output', ref: { key: keys.file('lost', 'a', '9.images.0'), slot: '9.images.0' } }] };
+    const results: Record<string, JobResult> = {
+      lost: { status: 'success', outputs: { 9: lostFile }, messages: [], meta: {}, fileKeys: [] },
+      fine: { status: 'success', outputs: {}, messages: [], meta: {}, fileKeys: [] },
+    };
+    let cluster: Cluster | undefined;
+    const hub = new ClientHub({ queueRemaining: async () => 0, features: {} });
+    try {
+      for (const id of ['lost', 'fine']) await queue.enqueue({ promptId: id, prompt: { format: 'sanagraph/workflow@1', nodes: {} }, extraData: {}, outputsToExecute: [] });
+      let done = 0;
+      const worker = new Worker(QUEUE_NAME, async (job) => results[job.data.promptId], { connection: bullConnection(redis.url), prefix: PREFIX });
+      worker.on('completed', () => { done++; });
+      await waitUntil(() => done === 2, 'both jobs to complete');
+      await worker.close();
+      cluster = new Cluster({ url: redis.url, history, hub, dirs: { output: path.join(dir, 'output'), temp: path.join(dir, 'temp') }, maxPending: 10, logger: quietLogger });
+      await waitUntil(() => entries.size === 2, 'both prompts recorded');
+      assert.equal(entries.get('fine')!.status.status_str, 'success');
+      const lost = entries.get('lost')!;
+      assert.equal(lost.status.status_str, 'error');
+      assert.match(JSON.stringify(lost.status.messages), /its output files could not be stored: output file x_00001.png of prompt lost is no longer in Redis/);
+      assert.equal(await queue.remaining(), 0);
+      assert.equal((await queue.bull.getJobs(['completed', 'failed'])).length, 0, 'both jobs removed');
+    } finally {
+      await cluster?.close();
+      await hub.close();
+      await queue.close();
+      client.disconnect();
+      await redis.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('model affinity', () => {
   const worker = (id: string, pipelines: string[], current: string | null = null): WorkerInfo => ({
     id, host: 'h', pid: 1, device: 'cpu', current_prompt: current, loaded_models: [], pipelines, jobs_done: 0, started_at: 0, seen_at: 0,
@@ -188,7 +235,6 @@ describe('serve --queue --local-worker', () => {
   });
 
   it('refuses to start when Redis cannot be reached, saying where it looked', async () => {
-    const { freePort } = await import('./server-fixtures/cluster.ts');
     const url = `redis://127.0.0.1:${await freePort()}`;
     await assert.rejects(startTestServer({ queue: url }), (e: Error) => e.name === 'ServerConfigError' && e.message.includes(`cannot reach Redis at ${url}`));
   });

@@ -22,7 +22,7 @@ import { listWorkers } from './worker-registry.ts';
  * - control: `/interrupt` and `/free` are published to every worker.
  * Everything that comes from the event stream is handled one at a time, in order.
  */
-export const SWEEP_MS = 2000;
+const SWEEP_MS = 2000;
 
 export interface ClusterOptions {
   url: string;
@@ -39,8 +39,6 @@ export class Cluster {
   private readonly events: QueueEvents;
   private readonly files: FileReceiver;
   private readonly sweeper: NodeJS.Timeout;
-  /** Prompts a worker has started and the server has not yet recorded, oldest first. */
-  private readonly started = new Set<string>();
   private tail: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: ClusterOptions) {
@@ -51,7 +49,8 @@ export class Cluster {
     this.events.on('error', () => {}); // reconnects by itself and resumes after the last event it read
     this.events.on('progress', ({ data }) => this.serially(() => this.forward(data as unknown as EventMessage)));
     for (const event of ['completed', 'failed'] as const) this.events.on(event, ({ jobId }: { jobId: string }) => this.serially(() => this.collect(jobId)));
-    for (const event of ['active', 'waiting', 'removed', 'stalled', 'delayed'] as const) this.events.on(event, () => this.queue.changed());
+    // (Removals announce themselves: only this server removes jobs, and RedisQueue says so then.)
+    for (const event of ['active', 'waiting', 'stalled', 'delayed'] as const) this.events.on(event, () => this.queue.changed());
     this.sweeper = setInterval(() => this.serially(() => this.sweep()), SWEEP_MS);
     this.serially(() => this.sweep());
   }
@@ -67,10 +66,10 @@ export class Cluster {
 
   // --- the executor's part of the ServerContext (runner) ---
 
-  /** A prompt running on some worker (the oldest one started). */
-  get running(): { promptId: string } | undefined {
-    const first = this.started.values().next();
-    return first.done ? undefined : { promptId: first.value };
+  /** A prompt running on some worker (from Redis: a prompt put back, or removed meanwhile, is not). */
+  async runningPrompt(): Promise<string | undefined> {
+    const [job] = await this.queue.bull.getActive(0, 0);
+    return job?.data.promptId;
   }
 
   /** Asks every worker to stop the prompt it runs (only `promptId`, when given). */
@@ -98,17 +97,25 @@ export class Cluster {
     const { sid } = message;
     for (const event of message.events ?? []) {
       const promptId = String(event.data.prompt_id);
-      if (event.type === 'execution_start') this.started.add(promptId);
       let data = event.data;
       if (event.type === 'executed') {
-        data = { ...data, output: await this.files.resolve(promptId, data.output as Record<string, unknown[]>, String(data.node)) };
+        try {
+          data = { ...data, output: await this.files.resolve(promptId, data.output as Record<string, unknown[]>, String(data.node)) };
+        } catch (e) {
+          // The job's result stores (or reports) the files again; the rest of this batch still goes out.
+          this.opts.logger.warn(`prompt ${promptId}: cannot store the outputs of node ${String(data.node)} yet: ${(e as Error).message}`);
+          continue;
+        }
       }
       this.opts.hub.send(event.type, data, sid);
     }
   }
 
   private async sweep(): Promise<void> {
-    for (const job of await this.queue.bull.getJobs(['completed', 'failed'], 0, 99, true)) if (job) await this.collect(job.id!);
+    for (const job of await this.queue.bull.getJobs(['completed', 'failed'], 0, 99, true)) {
+      // One job that cannot be collected must not hold up the others behind it.
+      if (job) await this.collect(job.id!).catch((e) => this.opts.logger.error(`prompt ${job.id}: cannot collect its result: ${(e as Error).message}`));
+    }
   }
 
   /** Stores a finished job's files and history entry, then removes it; does nothing twice. */
@@ -120,26 +127,30 @@ export class Cluster {
     const sid = clientIdOf(item);
     const record = new RunRecord();
     let result: Pick<ExecutionResult, 'status' | 'outputs'> | undefined;
+    let reason = job.failedReason || 'the job failed';
     const value = job.returnvalue;
     if (state === 'completed' && value) {
-      record.messages.push(...value.messages);
-      Object.assign(record.meta, value.meta);
-      const outputs: ExecutionResult['outputs'] = {};
-      for (const [node, output] of Object.entries(value.outputs)) outputs[node] = await this.files.resolve(item.promptId, output, node);
-      result = { status: value.status, outputs };
-    } else {
-      // Validation failed on the worker, or the prompt ran out of attempts: tell the client as the runner would.
+      try {
+        const outputs: ExecutionResult['outputs'] = {};
+        for (const [node, output] of Object.entries(value.outputs)) outputs[node] = await this.files.resolve(item.promptId, output, node);
+        result = { status: value.status, outputs };
+        record.messages.push(...value.messages);
+        Object.assign(record.meta, value.meta);
+      } catch (e) {
+        // e.g. the files' bytes expired in Redis while the server was away: record that, and go on.
+        reason = `the prompt ran, but its output files could not be stored: ${(e as Error).message}`;
+      }
+    }
+    if (!result) {
+      // Validation failed on the worker, the prompt ran out of attempts, or its files are lost: tell the client as the runner would.
       const where = `worker ${job.processedBy ?? '?'}, attempt ${job.attemptsMade} of ${job.opts.attempts ?? 1}`;
-      record.failed(item.promptId, Object.assign(new Error(`${job.failedReason || 'the job failed'} (${where})`), { name: 'WorkerError' }));
-      this.opts.hub.send('execution_error', record.messages.at(-1)![1], sid);
+      this.opts.hub.send('execution_error', record.failed(item.promptId, Object.assign(new Error(`${reason} (${where})`), { name: 'WorkerError' })), sid);
     }
     const entry = record.entry(item, result);
     if (job.processedBy) entry.worker = job.processedBy; // BullMQ records the name of the worker that took it
     await this.queue.finish(item.promptId, entry);
     await this.files.forget(item.promptId, value?.fileKeys ?? []);
-    this.started.delete(item.promptId);
-    await this.opts.hub.flushStatus();
-    this.opts.hub.send('executing', { node: null, prompt_id: item.promptId }, sid);
+    await this.opts.hub.promptDone(item.promptId, sid);
   }
 
   /** Stops; with Redis away, gives up waiting after a few seconds rather than hang the shutdown. */

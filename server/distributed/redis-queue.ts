@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { HistoryEntry } from '../history.ts';
 import {
   DuplicatePromptError, QueueFullError,
-  type NewPrompt, type PromptQueue, type QueuedPrompt,
+  type NewPrompt, type PromptQueue, type QueueFront, type QueuedPrompt,
 } from '../queue.ts';
 import { bullConnection } from './connection.ts';
 import { JOB_ATTEMPTS, jobIdOf, keys, PREFIX, QUEUE_NAME, type JobData, type JobResult } from './protocol.ts';
@@ -19,16 +19,15 @@ import { JOB_ATTEMPTS, jobIdOf, keys, PREFIX, QUEUE_NAME, type JobData, type Job
  * `number` is kept and shown but does not reorder the queue.
  */
 /** The BullMQ queue, typed with our job data and results. */
-export type BullQueue = Queue<JobData, JobResult, string, JobData, JobResult>;
+type BullQueue = Queue<JobData, JobResult, string, JobData, JobResult>;
 
-export interface FinishedHistory {
-  finish(promptId: string, entry: HistoryEntry): Promise<void>;
-}
+/** Where a finished prompt's history entry goes (the server's SQLite store). */
+export type FinishedHistory = Pick<PromptQueue, 'finish'>;
 
 /** Job states that count as pending (a retry waiting out its backoff is `delayed`). */
 const PENDING = ['waiting', 'prioritized', 'delayed'] as const;
 
-export class RedisQueue implements PromptQueue {
+export class RedisQueue implements QueueFront {
   readonly bull: BullQueue;
   private readonly listeners = new Set<() => void>();
 
@@ -59,23 +58,14 @@ export class RedisQueue implements PromptQueue {
     return data;
   }
 
-  /** Workers take the prompts; the server's own runner never does. Resolves when `signal` aborts. */
-  take(signal: AbortSignal): Promise<QueuedPrompt | undefined> {
-    return new Promise((resolve) => {
-      if (signal.aborted) resolve(undefined);
-      else signal.addEventListener('abort', () => resolve(undefined), { once: true });
-    });
-  }
-
+  /**
+   * Records a finished prompt and removes its job (the Cluster calls this). Workers take the
+   * prompts; BullMQ's stalled-job check, in the workers, re-queues those whose worker died.
+   */
   async finish(promptId: string, entry: HistoryEntry): Promise<void> {
     await this.history.finish(promptId, entry);
     await this.bull.remove(jobIdOf(promptId));
     this.changed();
-  }
-
-  /** Nothing to do: BullMQ's stalled-job check (in the workers) re-queues prompts whose worker died. */
-  async recover(): Promise<number> {
-    return 0;
   }
 
   async list(): Promise<{ running: QueuedPrompt[]; pending: QueuedPrompt[] }> {

@@ -55,8 +55,6 @@ export class PromptWorker {
   private readonly bull: Worker<JobData, JobResult>;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly startedAt = Date.now();
-  private readonly roots: { output: string; temp: string };
-  private readonly modelsDir: string;
   /** LoadPipeline paths seen → the folders they resolve to (for `pipelines`). */
   private readonly pipelinePaths = new Map<string, string>();
   private models: WorkerInfo['loaded_models'] = [];
@@ -66,8 +64,6 @@ export class PromptWorker {
 
   private constructor(private readonly engine: EngineHost, private readonly opts: PromptWorkerOptions) {
     this.id = opts.id ?? `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 4)}`;
-    this.roots = { output: engine.outputDir, temp: engine.tempDir };
-    this.modelsDir = engine.modelsDir;
     this.redis = redisClient(opts.queueUrl, `sanagraph-worker-${this.id}`);
     this.subscriber = redisClient(opts.queueUrl, `sanagraph-worker-${this.id}-control`);
     // ioredis subscribes again by itself after a reconnect.
@@ -143,7 +139,7 @@ export class PromptWorker {
   private async passOn(job: Job<JobData, JobResult>, token: string | undefined, workflow: Workflow): Promise<boolean> {
     if (job.data.passed || !token) return false;
     const needed = pipelinesOf(workflow);
-    for (const p of needed) this.pipelinePaths.set(p, path.resolve(this.modelsDir, p));
+    for (const p of needed) this.pipelinePaths.set(p, path.resolve(this.engine.modelsDir, p));
     const me = this.info;
     if (!couldDoBetter(me, needed)) return false; // the usual case: no need to ask Redis who else is there
     const other = betterWorker(me, await listWorkers(this.redis), needed);
@@ -164,7 +160,7 @@ export class PromptWorker {
     this.current = { promptId: data.promptId, controller };
     this.beat();
     const sid = clientIdOf(data);
-    const files = new FileSender(this.redis, data.promptId, randomUUID().slice(0, 8), this.roots);
+    const files = new FileSender(this.redis, data.promptId, randomUUID().slice(0, 8), { output: this.engine.outputDir, temp: this.engine.tempDir });
     const record = new RunRecord();
     // Events leave in the order they happened, in batches: whatever arrives while one update is
     // on its way goes out together in the next.

@@ -80,7 +80,7 @@ export function ownRoutes(ctx: ServerContext): Router {
       version: sanagraphVersion,
       uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000),
       queue_remaining: await ctx.queue.remaining(),
-      running: ctx.runner.running?.promptId ?? null,
+      running: (await ctx.runner.runningPrompt()) ?? null,
       websocket_clients: ctx.hub.size,
     });
   });

@@ -26,8 +26,8 @@ export function freePort(): Promise<number> {
 /** A child process that announced itself on stdout with a line matching `ready`. */
 export interface Child { proc: ChildProcess; match: RegExpExecArray; output: () => string; exited: Promise<number | null> }
 
-export function spawnUntil(command: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<Child> {
-  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+function spawnUntil(command: string, args: string[], ready: RegExp): Promise<Child> {
+  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
@@ -87,7 +87,7 @@ export class RedisProcess {
   }
 }
 
-export const BIN = 'bin/sanagraph.js';
+const BIN = 'bin/sanagraph.js';
 
 /** `sanagraph serve` on a free port, test nodes loaded; with `queue` (a Redis URL) in distributed mode. Resolves with its URL. */
 export async function spawnServer(queue: string | undefined, dataDir: string, extra: string[] = []): Promise<Child & { url: string }> {

@@ -107,13 +107,14 @@ export interface Message { type: string; data: any }
 export class WsClient {
   readonly messages: Message[] = [];
   readonly frames: Buffer[] = [];
-  private wake?: () => void;
+  /** Everyone waiting in `next` (several may wait at once). */
+  private readonly waiting = new Set<() => void>();
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
       if (isBinary) this.frames.push(data as Buffer);
       else this.messages.push(JSON.parse(String(data)) as Message);
-      this.wake?.();
+      for (const wake of this.waiting) wake();
     });
   }
 
@@ -135,8 +136,9 @@ export class WsClient {
       if (found) return found;
       if (Date.now() > end) throw new Error(`timed out waiting for a WebSocket message; got ${this.messages.map((m) => m.type).join(', ')}`);
       await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        setTimeout(resolve, 50);
+        const wake = () => { this.waiting.delete(wake); clearTimeout(timer); resolve(); };
+        const timer = setTimeout(wake, Math.max(0, end - Date.now()) + 1);
+        this.waiting.add(wake);
       });
     }
   }
