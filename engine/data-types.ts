@@ -3,12 +3,15 @@ import { z, type ZodType } from 'zod';
 /**
  * A named kind of value that flows along links (`LATENT`, `IMAGE`, `INT`, ...).
  * `validate` (optional) checks values at run time: literals given to a socket and
- * values a node returns. `byteSize` feeds the result cache's byte budget.
+ * values a node returns. `is` (optional), a plain predicate accepting the same values, checks
+ * node outputs instead when given: every step of a sampler returns tensors, and a zod parse
+ * per output costs several times the check. `byteSize` feeds the result cache's byte budget.
  */
 export interface DataType<T = unknown> {
   readonly name: string;
   readonly description?: string;
   readonly validate?: ZodType<T>;
+  is?(value: unknown): value is T;
   byteSize?(value: T): number;
 }
 

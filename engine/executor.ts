@@ -4,6 +4,7 @@ import { estimateBytes } from './data-types.ts';
 import type { EngineEvent, ExecutionErrorData } from './events.ts';
 import { RunContext, type ContextHost } from './context.ts';
 import { isExpansion, OutputRef, type Expansion } from './expansion.ts';
+import { expansionKey, findPlan, keepPlan } from './expansion-plans.ts';
 import type { ResultCache } from './cache.ts';
 import type { Logger, UiOutput } from './node.ts';
 import type { NodeRegistry } from './registry.ts';
@@ -340,8 +341,8 @@ export class Execution implements ContextHost {
       throw new NodeError(`run() returned ${got} but ${def.type} declares ${def.outputs.length} output${def.outputs.length === 1 ? '' : 's'}`);
     }
     for (let i = 0; i < outputs.length; i++) {
-      const validator = this.settings.registry.dataType(outputTypes[i])?.validate;
-      if (validator && !validator.safeParse(outputs[i]).success) {
+      const type = this.settings.registry.dataType(outputTypes[i]);
+      if (type && !(type.is ? type.is(outputs[i]) : (type.validate?.safeParse(outputs[i]).success ?? true))) {
         throw new NodeError(`output ${i} ("${def.outputs[i].name}") should be ${outputTypes[i]}, got ${JSON.stringify(outputs[i])?.slice(0, 60)}`);
       }
     }
@@ -370,38 +371,20 @@ export class Execution implements ContextHost {
 
   private async expand(parent: GraphNode, expansion: Expansion): Promise<void> {
     const prefix = `${parent.id}.`;
-    const problems: Problem[] = [];
-    const added: GraphNode[] = [];
-    // Sub-graph nodes may only link to nodes added before them, so the sub-graph is acyclic.
-    const local = new Map<string, GraphNode>();
-    const sourceOf = (id: string) => {
-      const sibling = local.get(id);
-      if (sibling) return sibling.registered;
-      if (!id.startsWith(prefix) && this.values.has(id)) return this.nodes.get(id)!.registered;
-      return undefined;
-    };
     const toLink = (v: unknown) => (v instanceof OutputRef ? [v.external ? v.node : prefix + v.node, v.output] : v);
-    for (const [localId, sub] of expansion.nodes) {
-      const id = prefix + localId;
-      const registered = this.settings.registry.get(sub.type);
-      if (!registered) {
-        problems.push({ nodeId: id, nodeType: sub.type, code: 'unknown_node_type', message: `unknown node type "${sub.type}"` });
-        continue;
-      }
-      const raw: Record<string, unknown> = {};
-      for (const k in sub.inputs) raw[k] = toLink(sub.inputs[k]);
-      const node = resolveNode(id, registered, raw, sourceOf, this.settings.registry, problems, parent.displayNode);
-      local.set(id, node);
-      added.push(node);
-    }
     const outputs = expansion.outputs.map(toLink);
     if (outputs.length !== parent.registered.def.outputs.length) {
-      problems.push({ nodeId: parent.id, nodeType: parent.registered.def.type, code: 'bad_output_index',
-        message: `the expansion gives ${outputs.length} outputs for ${parent.registered.def.outputs.length} declared` });
+      throw new NodeError(`invalid expansion: ${formatProblem({ nodeId: parent.id, nodeType: parent.registered.def.type, code: 'bad_output_index',
+        message: `the expansion gives ${outputs.length} outputs for ${parent.registered.def.outputs.length} declared` })}`);
     }
-    if (problems.length) {
-      throw new NodeError(`invalid expansion: ${problems.map(formatProblem).join('; ')}`);
+    const key = expansionKey(prefix, parent.displayNode, expansion,
+      (id) => (this.values.has(id) ? this.nodes.get(id)!.registered.def.type : ''));
+    let added = key === undefined ? undefined : findPlan(this.settings.registry, key);
+    if (!added) {
+      added = this.resolveExpansion(parent, expansion, toLink);
+      if (key !== undefined) keepPlan(this.settings.registry, key, added);
     }
+    const local = new Set(added.map((n) => n.id));
 
     for (const node of added) this.nodes.set(node.id, node);
     const changed = await this.askIsChanged(added.map((n) => n.id));
@@ -423,6 +406,36 @@ export class Execution implements ContextHost {
     this.pending.set(parent.id, waitFor.size);
     this.schedule(added.map((n) => n.id).filter((id) => toRun.has(id)), toRun);
     if (waitFor.size === 0) this.finishExpansion(parent);
+  }
+
+  /** Checks and resolves an expansion's nodes; throws with every problem found. */
+  private resolveExpansion(parent: GraphNode, expansion: Expansion, toLink: (v: unknown) => unknown): GraphNode[] {
+    const prefix = `${parent.id}.`;
+    const problems: Problem[] = [];
+    const added: GraphNode[] = [];
+    // Sub-graph nodes may only link to nodes added before them, so the sub-graph is acyclic.
+    const local = new Map<string, GraphNode>();
+    const sourceOf = (id: string) => {
+      const sibling = local.get(id);
+      if (sibling) return sibling.registered;
+      if (!id.startsWith(prefix) && this.values.has(id)) return this.nodes.get(id)!.registered;
+      return undefined;
+    };
+    for (const [localId, sub] of expansion.nodes) {
+      const id = prefix + localId;
+      const registered = this.settings.registry.get(sub.type);
+      if (!registered) {
+        problems.push({ nodeId: id, nodeType: sub.type, code: 'unknown_node_type', message: `unknown node type "${sub.type}"` });
+        continue;
+      }
+      const raw: Record<string, unknown> = {};
+      for (const k in sub.inputs) raw[k] = toLink(sub.inputs[k]);
+      const node = resolveNode(id, registered, raw, sourceOf, this.settings.registry, problems, parent.displayNode);
+      local.set(id, node);
+      added.push(node);
+    }
+    if (problems.length) throw new NodeError(`invalid expansion: ${problems.map(formatProblem).join('; ')}`);
+    return added;
   }
 
   private finishExpansion(parent: GraphNode): void {

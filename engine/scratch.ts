@@ -57,13 +57,16 @@ function trim(): void {
  * Lends `use` a Float32Array of `length` elements (contents undefined) until the promise it
  * returns settles. `use` must not keep the array, or anything viewing it, beyond that.
  */
-export async function withScratch<T>(length: number, use: (array: Float32Array) => Promise<T>): Promise<T> {
+export function withScratch<T>(length: number, use: (array: Float32Array) => Promise<T>): Promise<T> {
   const array = take(length);
+  let using: Promise<T>;
   try {
-    return await use(array);
-  } finally {
+    using = use(array);
+  } catch (e) {
     giveBack(array);
+    return Promise.reject(e);
   }
+  return using.then((value) => { giveBack(array); return value; }, (e: unknown) => { giveBack(array); throw e; });
 }
 
 /** A Float32Array of `length` elements, contents undefined, the caller's to keep. */

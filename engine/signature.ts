@@ -11,9 +11,17 @@ import type { GraphNode } from './validate.ts';
  */
 export function nodeSignature(node: GraphNode, signatures: ReadonlyMap<string, string>, extra = ''): string {
   const { def } = node.registered;
-  let text = `${def.type}\u0000${def.version ?? 1}\u0000${stableJson(node.literals)}\u0000${extra}`;
+  let text = `${def.type}\u0000${def.version ?? 1}\u0000${literalsJson(node.literals)}\u0000${extra}`;
   for (const link of node.links) text += `\u0000${link.input}=${signatures.get(link.from)}:${link.output}`;
   return digest(text);
+}
+
+/** Literals never change once resolved, and an expansion's resolved nodes serve run after run (expansion-plans.ts). */
+const literalTexts = new WeakMap<object, string>();
+function literalsJson(literals: object): string {
+  let text = literalTexts.get(literals);
+  if (text === undefined) literalTexts.set(literals, (text = stableJson(literals)));
+  return text;
 }
 
 /** JSON that also accepts bigints (as "123n"); used only for hashing. */

@@ -41,22 +41,20 @@ function timestepTensor(batch: number, t: number): Float32Tensor {
   return tensor;
 }
 
-export async function evaluateModel(model: SanaModel, latent: Float32Tensor, cond: Conditioning, timestep: number): Promise<Float32Tensor> {
+export function evaluateModel(model: SanaModel, latent: Float32Tensor, cond: Conditioning, timestep: number): Promise<Float32Tensor> {
   const batch = cond.embeds.dims[0];
   if (batch % latent.dims[0] !== 0) {
     throw new InputError('conditioning', `batch ${batch} is not a multiple of the latent batch ${latent.dims[0]}`);
   }
   const times = batch / latent.dims[0];
   const t = Math.fround(timestep * model.timestepScale);
-  const run = async (hidden: Float32Tensor) => {
-    const outputs = await model.model.run({
-      [model.io.hidden]: hidden,
-      [model.io.encoder]: cond.embeds,
-      [model.io.mask]: cond.mask,
-      [model.io.timestep]: timestepTensor(batch, t),
-    });
-    return firstChannels(outputs[model.io.output] as Float32Tensor, model.latentChannels);
-  };
+  // Promise chains rather than async functions: see ModelManager.run.
+  const run = (hidden: Float32Tensor) => model.model.run({
+    [model.io.hidden]: hidden,
+    [model.io.encoder]: cond.embeds,
+    [model.io.mask]: cond.mask,
+    [model.io.timestep]: timestepTensor(batch, t),
+  }).then((outputs) => firstChannels(outputs[model.io.output] as Float32Tensor, model.latentChannels));
   if (times === 1) return run(latent);
   // The repeated latent is only the model's input: a scratch array, not fresh memory every step.
   return withScratch(latent.data.length * times, (data) => run(repeatBatchInto(latent, times, data)));
@@ -74,10 +72,10 @@ export const DiTStep = defineNode({
     timestep: float({ default: 999, min: 0, max: 100000, step: 1 }),
   },
   outputs: [{ name: 'velocity', type: LATENT }],
-  run: async ({ model, latent, conditioning, timestep }) => {
+  run: ({ model, latent, conditioning, timestep }) => {
     checkLatent(model, latent);
     checkConditioning(model, conditioning);
-    return [await evaluateModel(model, latent, conditioning, timestep)];
+    return evaluateModel(model, latent, conditioning, timestep).then((velocity): [Float32Tensor] => [velocity]);
   },
 });
 

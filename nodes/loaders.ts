@@ -38,7 +38,7 @@ function handle(services: NodeServices, session: LoadedModel): ModelHandle {
     path: session.path,
     device: session.device,
     session,
-    run: async (feeds) => (await services.models.run(session, feeds)).outputs,
+    run: (feeds) => services.models.run(session, feeds).then((result) => result.outputs),
   };
 }
 

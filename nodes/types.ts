@@ -19,10 +19,17 @@ const isFloatTensor = (rank: number) => (v: unknown): v is Float32Tensor => {
   return typeof t === 'object' && t !== null && t.data instanceof Float32Array && Array.isArray(t.dims) && t.dims.length === rank;
 };
 
+const isRank2 = isFloatTensor(2);
+const isRank3 = isFloatTensor(3);
+const isRank4 = isFloatTensor(4);
+const isConditioning = (v: unknown): v is Conditioning => isRank3((v as Conditioning)?.embeds) && isRank2((v as Conditioning)?.mask);
+const isImage = (v: unknown): v is Float32Tensor => isRank4(v) && v.dims[3] === 3;
+
 export const LATENT = defineDataType<Float32Tensor>({
   name: 'LATENT',
   description: 'latents, float32 [batch, channels, height/32, width/32]',
-  validate: z.custom<Float32Tensor>(isFloatTensor(4), 'a float32 tensor [batch, channels, height, width]'),
+  is: isRank4,
+  validate: z.custom<Float32Tensor>(isRank4, 'a float32 tensor [batch, channels, height, width]'),
   byteSize: (t) => t.data.byteLength,
 });
 
@@ -36,15 +43,16 @@ export interface Conditioning {
 export const CONDITIONING = defineDataType<Conditioning>({
   name: 'CONDITIONING',
   description: 'text embeddings [batch, tokens, width] with their attention mask [batch, tokens]',
-  validate: z.custom<Conditioning>((v) => isFloatTensor(3)((v as Conditioning)?.embeds) && isFloatTensor(2)((v as Conditioning)?.mask),
-    'text embeddings with an attention mask'),
+  is: isConditioning,
+  validate: z.custom<Conditioning>(isConditioning, 'text embeddings with an attention mask'),
   byteSize: (c) => c.embeds.data.byteLength + c.mask.data.byteLength,
 });
 
 export const IMAGE = defineDataType<Float32Tensor>({
   name: 'IMAGE',
   description: 'images, float32 [batch, height, width, 3] in [0, 1]',
-  validate: z.custom<Float32Tensor>((v) => isFloatTensor(4)(v) && (v as Tensor).dims[3] === 3, 'a float32 tensor [batch, height, width, 3]'),
+  is: isImage,
+  validate: z.custom<Float32Tensor>(isImage, 'a float32 tensor [batch, height, width, 3]'),
   byteSize: (t) => t.data.byteLength,
 });
 

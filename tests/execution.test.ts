@@ -119,6 +119,22 @@ describe('execution', () => {
     assert.match(r2.error!.exception_message, /output 0 \("v"\) should be INT, got "seven"/);
   });
 
+  it('checks outputs with a data type\'s plain predicate where it has one', async () => {
+    const engine = makeEngine();
+    const { defineNode, defineDataType } = await import('../engine/index.ts');
+    const { z } = await import('zod');
+    // `validate` accepts any number: only the predicate can reject 3
+    const EVEN = defineDataType<number>({ name: 'EVEN', validate: z.number(), is: (v): v is number => typeof v === 'number' && v % 2 === 0 });
+    engine.registry.register([
+      defineNode({ type: 'Three', category: 't', description: '', inputs: {}, outputs: [{ name: 'v', type: EVEN }], run: () => [3] }),
+      defineNode({ type: 'Four', category: 't', description: '', inputs: {}, outputs: [{ name: 'v', type: EVEN }], run: () => [4] }),
+    ], 'test');
+    const bad = await engine.execute(workflow({ 1: { type: 'Three' }, 2: { type: 'Sink', inputs: { x: ['1', 0] } } }));
+    assert.match(bad.error!.exception_message, /output 0 \("v"\) should be EVEN, got 3/);
+    const good = await engine.execute(workflow({ 1: { type: 'Four' }, 2: { type: 'Sink', inputs: { x: ['1', 0] } } }));
+    assert.deepEqual(good.outputs['2'], { value: [4] });
+  });
+
   it('checks a value linked into a widget against the widget schema', async () => {
     const engine = makeEngine();
     const result = await engine.execute(workflow({
@@ -318,6 +334,24 @@ describe('execution', () => {
         assert.deepEqual(v.kept.map((k) => k.data[0]).sort((a, b) => a - b), [5, 5, 5, 8, 54, 64]);
         for (const k of v.kept) assert.ok(k.data.every((x) => x === k.data[0]), 'every kept vector is intact');
       });
+    });
+
+    it('reuses a resolved sub-graph only where its literals and the types of its outside sources match', async () => {
+      const engine = makeEngine();
+      const { defineNode, socket, int, ANY, STRING, INT } = await import('../engine/index.ts');
+      engine.registry.register([
+        defineNode({ type: 'Text', category: 't', description: '', inputs: {}, outputs: [{ name: 's', type: STRING }], run: () => ['seven'] }),
+        defineNode({ type: 'IncBy', category: 't', description: '', inputs: { x: socket(ANY), by: int({ default: 1 }) }, outputs: [{ name: 'v', type: INT }],
+          run: ({ by }, ctx) => { const g = ctx.subgraph(); return g.result([g.add('Inc', { x: g.input('x'), by }).out(0)]); } }),
+      ], 'test');
+      const run = (source: { type: string; inputs?: Record<string, unknown> }, by: number) => engine.execute(workflow({
+        1: source, 2: { type: 'IncBy', inputs: { x: ['1', 0], by } }, 3: { type: 'Sink', inputs: { x: ['2', 0] } } }));
+      assert.deepEqual((await run({ type: 'Const', inputs: { value: 10 } }, 1)).outputs['3'], { value: [11] });
+      assert.deepEqual((await run({ type: 'Const', inputs: { value: 10 } }, 5)).outputs['3'], { value: [15] }, 'a changed literal');
+      assert.deepEqual((await run({ type: 'Const', inputs: { value: 20 } }, 5)).outputs['3'], { value: [25] }, 'the same sub-graph, another value');
+      const wrong = await run({ type: 'Text' }, 5);
+      assert.equal(wrong.status, 'error', 'a STRING source is checked again, not taken for the INT one');
+      assert.match(wrong.error!.exception_message, /invalid expansion: node 2\.1 \(Inc\), input "x": expects INT/);
     });
 
     it('reports an invalid sub-graph as an error of the expanding node', async () => {

@@ -177,19 +177,33 @@ export class ModelManager {
     }
   }
 
-  /** Runs a model; loads it again first if it was unloaded meanwhile. */
-  async run(model: LoadedModel, feeds: Record<string, Tensor>): Promise<RunResult> {
-    const current = this.models.get(model.key) ?? (await this.load(model.path, model.device));
-    this.touch(current.key);
-    this.busy.set(current.key, (this.busy.get(current.key) ?? 0) + 1);
+  /**
+   * Runs a model; loads it again first if it was unloaded meanwhile. (Promise chains, not async
+   * functions: a sampler step waits on about ten nested calls, and each async level adds
+   * microtask turns between a model call's end and the next node.)
+   */
+  run(model: LoadedModel, feeds: Record<string, Tensor>): Promise<RunResult> {
+    const current = this.models.get(model.key);
+    if (!current) return this.load(model.path, model.device).then((loaded) => this.runLoaded(loaded, feeds));
+    return this.runLoaded(current, feeds);
+  }
+
+  private runLoaded(model: LoadedModel, feeds: Record<string, Tensor>): Promise<RunResult> {
+    const key = model.key;
+    this.touch(key);
+    this.busy.set(key, (this.busy.get(key) ?? 0) + 1);
+    const idle = () => this.busy.set(key, this.busy.get(key)! - 1);
+    let pending: Promise<RunResult>;
     try {
-      const result = await this.call<RunResult>({ op: 'run', session: current.key, feeds });
-      this.runMs += result.runMs;
-      this.runs++;
-      return result;
-    } finally {
-      this.busy.set(current.key, this.busy.get(current.key)! - 1);
+      pending = this.call<RunResult>({ op: 'run', session: key, feeds });
+    } catch (e) {
+      idle();
+      throw e;
     }
+    return pending.then(
+      (result) => { idle(); this.runMs += result.runMs; this.runs++; return result; },
+      (e: unknown) => { idle(); throw e; },
+    );
   }
 
   async unload(key: string): Promise<void> {

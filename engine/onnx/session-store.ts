@@ -68,21 +68,26 @@ export class SessionStore {
     return { inputs: info(session.inputMetadata), outputs: info(session.outputMetadata), provider: req.provider };
   }
 
-  async run(req: Extract<Request, { op: 'run' }>): Promise<RunResult> {
+  run(req: Extract<Request, { op: 'run' }>): Promise<RunResult> {
     const session = this.sessions.get(req.session);
-    if (!session) throw new Error(`session ${req.session} is not loaded`);
+    if (!session) return Promise.reject(new Error(`session ${req.session} is not loaded`));
     const feeds: Record<string, ort.Tensor> = {};
     for (const meta of session.inputMetadata) {
       const given = req.feeds[meta.name];
-      if (!given) throw new Error(`input "${meta.name}" is missing`);
-      feeds[meta.name] = toOrt(given, meta.isTensor ? meta.type : 'float32');
+      if (!given) return Promise.reject(new Error(`input "${meta.name}" is missing`));
+      try {
+        feeds[meta.name] = toOrt(given, meta.isTensor ? meta.type : 'float32');
+      } catch (e) {
+        return Promise.reject(e);
+      }
     }
     const started = performance.now();
-    const results = await session.run(feeds);
-    const runMs = performance.now() - started;
-    const outputs: Record<string, Tensor> = {};
-    for (const [name, value] of Object.entries(results)) outputs[name] = fromOrt(value as ort.Tensor);
-    return { outputs, runMs };
+    return session.run(feeds).then((results) => {
+      const runMs = performance.now() - started;
+      const outputs: Record<string, Tensor> = {};
+      for (const name in results) outputs[name] = fromOrt(results[name]);
+      return { outputs, runMs };
+    });
   }
 
   async release(req: Extract<Request, { op: 'release' }>): Promise<null> {
