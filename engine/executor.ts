@@ -466,22 +466,27 @@ export class Execution implements ContextHost {
    */
   private releaseTransient(parent: GraphNode, expansion: Expansion, parentOutputs: readonly unknown[]): void {
     const reachable = new Set<ArrayBufferLike>();
-    const addBuffers = (value: unknown) => walkPlain(value, (v) => reachable.add(v.buffer));
-    addBuffers(parentOutputs);
-    for (const link of parent.links) addBuffers(this.values.get(link.from)?.[link.output]);
-    const released: Float32Array[] = [];
+    const views: ArrayBufferView[] = [];
+    if (!collectViews(parentOutputs, views)) return; // too deep to be sure of anything: recycle nothing
+    for (const link of parent.links) {
+      const input = viewsOf(this.values.get(link.from)?.[link.output]);
+      if (!input) return;
+      for (const v of input) reachable.add(v.buffer);
+    }
+    for (const v of views) reachable.add(v.buffer);
+    const released: ArrayBufferView[] = [];
     for (const localId of expansion.nodes.keys()) {
       const id = `${parent.id}.${localId}`;
       const outputs = this.values.get(id);
       if (!outputs) continue;
-      const views: ArrayBufferView[] = [];
-      walkPlain(outputs, (v) => views.push(v));
-      const pooled = views.filter((v): v is Float32Array => isPooled(v as Float32Array));
-      const drop = pooled.length > 0 && (this.volatile.has(id) || this.settings.cache.takeBack(this.signatures.get(id)!, outputs));
-      if (drop) released.push(...pooled);
+      views.length = 0;
+      if (!collectViews(outputs, views)) return;
+      const drop = views.some(isPooled) && (this.volatile.has(id) || this.settings.cache.takeBack(this.signatures.get(id)!, outputs));
+      if (drop) released.push(...views);
       else for (const v of views) reachable.add(v.buffer);
     }
-    recycle(released.filter((a) => !reachable.has(a.buffer))); // recycle counts an array once
+    // recycle takes back pool arrays only, each once
+    recycle(released.filter((a) => !reachable.has(a.buffer)));
   }
 
   // ---- failure and the end --------------------------------------------------------------
@@ -531,14 +536,40 @@ export class Execution implements ContextHost {
   }
 }
 
-/** Typed arrays inside arrays and plain objects (tensors, conditionings), at any depth. */
-function walkPlain(value: unknown, visit: (view: ArrayBufferView) => void, seen = new Set<unknown>()): void {
-  if (ArrayBuffer.isView(value)) { visit(value); return; }
-  if (typeof value !== 'object' || value === null || seen.has(value)) return;
+/** Deeper values (or a cycle) are not walked: whoever asked then gives nothing back to the pool. */
+const MAX_DEPTH = 12;
+
+/**
+ * Adds the typed arrays inside arrays and plain objects (tensors, conditionings) to `into`;
+ * false when `value` nests deeper than MAX_DEPTH. Class instances are not ours to look into.
+ */
+function collectViews(value: unknown, into: ArrayBufferView[], depth = 0): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (ArrayBuffer.isView(value)) { into.push(value); return true; }
+  if (depth === MAX_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (const v of value) if (!collectViews(v, into, depth + 1)) return false;
+    return true;
+  }
   const proto = Object.getPrototypeOf(value);
-  if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) return; // class instances: not ours to look into
-  seen.add(value);
-  for (const v of Array.isArray(value) ? value : Object.values(value)) walkPlain(v, visit, seen);
+  if (proto !== Object.prototype && proto !== null) return true;
+  for (const key in value) if (!collectViews((value as Record<string, unknown>)[key], into, depth + 1)) return false;
+  return true;
+}
+
+/**
+ * collectViews of a value that flows into nodes, kept per object: values never change once a
+ * node returned them, and a sampler's model and conditionings come back run after run (the
+ * model alone is dozens of objects deep in port descriptions). Undefined when too deep.
+ */
+const viewsMemo = new WeakMap<object, readonly ArrayBufferView[] | undefined>();
+function viewsOf(value: unknown): readonly ArrayBufferView[] | undefined {
+  if (typeof value !== 'object' || value === null) return [];
+  if (viewsMemo.has(value)) return viewsMemo.get(value);
+  const views: ArrayBufferView[] = [];
+  const result = collectViews(value, views) ? views : undefined;
+  viewsMemo.set(value, result);
+  return result;
 }
 
 

@@ -77,17 +77,17 @@ export function newArray(length: number): Float32Array {
 }
 
 /** Whether `array` came from `newArray` (and was not recycled since). */
-export function isPooled(array: Float32Array): boolean {
-  return pooled.has(array);
+export function isPooled(array: ArrayBufferView): boolean {
+  return pooled.has(array as Float32Array);
 }
 
 /**
  * Takes back arrays from `newArray` that nothing references any more; anything else passed in
  * (an array ONNX Runtime allocated, a view) is left alone. Each array counts once.
  */
-export function recycle(arrays: Iterable<Float32Array>): void {
+export function recycle(arrays: Iterable<ArrayBufferView>): void {
   for (const array of arrays) {
-    if (!pooled.delete(array)) continue;
-    giveBack(array);
+    if (!pooled.delete(array as Float32Array)) continue;
+    giveBack(array as Float32Array);
   }
 }

@@ -325,6 +325,36 @@ describe('execution', () => {
         assert.ok(v.kept[0].data.every((x) => x === 4));
       });
 
+      it('gives nothing back from a sub-graph whose values nest in a cycle, and keeps running', async () => {
+        const v = await vectorEngine();
+        const { defineNode, socket } = await import('../engine/index.ts');
+        const { newArray } = await import('../engine/scratch.ts');
+        const made: Float32Array[] = [];
+        v.engine.registry.register([
+          defineNode({ type: 'VecLoop', category: 't', description: '', inputs: { x: socket<{ data: Float32Array }>('VEC') }, outputs: [{ name: 'v', type: 'VEC' }],
+            run: ({ x }) => {
+              const data = newArray(x.data.length).fill(x.data[0] + 1);
+              made.push(data);
+              const value: { data: Float32Array; self?: unknown } = { data };
+              value.self = value;
+              return [value];
+            } }),
+          defineNode({ type: 'VecLoops', category: 't', description: '', inputs: { x: socket('VEC') }, outputs: [{ name: 'v', type: 'VEC' }],
+            run: (_inputs, ctx) => {
+              const g = ctx.subgraph({ transient: true });
+              const first = g.add('VecLoop', { x: g.input('x') }).out(0);
+              return g.result([g.add('VecStep', { x: first }).out(0)]);
+            } }),
+        ], 'test');
+        for (const start of [0, 10]) {
+          const result = await v.engine.execute(workflow({
+            1: { type: 'VecConst', inputs: { value: start } }, 2: { type: 'VecLoops', inputs: { x: ['1', 0] } }, 3: { type: 'VecKeep', inputs: { x: ['2', 0] } } }));
+          assert.equal(result.status, 'success');
+        }
+        assert.deepEqual(v.kept.map((k) => k.data[0]), [2, 12]);
+        assert.ok(made[0].every((x) => x === 1), 'the first run\'s cyclic value was not given back to the pool and overwritten');
+      });
+
       it('stays correct when runs overlap and take each other\'s finished steps from the cache', async () => {
         const v = await vectorEngine();
         const results = await Promise.all([v.run(1), v.run(1), v.run(2, 6), v.run(1)]);
