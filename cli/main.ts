@@ -6,7 +6,7 @@ import {
   type EngineEvent, type Workflow,
 } from '../engine/index.ts';
 import { EngineThread } from '../engine/engine-thread.ts';
-import { DEVICES } from '../engine/onnx/providers.ts';
+import { DEVICES, type Device } from '../engine/onnx/providers.ts';
 import { createEngine, type EngineSetupOptions } from '../nodes/engine-setup.ts';
 import { ProgressPrinter } from './progress.ts';
 
@@ -66,9 +66,9 @@ function parsePort(value: string): number {
   return n;
 }
 
-function parseDevice(value: string): string {
+function parseDevice(value: string): Device {
   if (!(DEVICES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${DEVICES.join(', ')}`);
-  return value;
+  return value as Device;
 }
 
 function parseBytes(value: string): number {
@@ -78,12 +78,12 @@ function parseBytes(value: string): number {
   return Math.round(Number(m[1]) * 1024 ** ' kmgt'.indexOf(unit || ' '));
 }
 
-interface EngineFlags { outputDir?: string; customNodes?: string[]; cacheBytes?: number; debug?: boolean; modelsDir?: string; inputDir?: string; threads?: number }
+interface EngineFlags { outputDir?: string; customNodes?: string[]; cacheBytes?: number; debug?: boolean; modelsDir?: string; inputDir?: string; threads?: number; device?: Device }
 
 function setupOptions(opts: EngineFlags): EngineSetupOptions {
   return {
     outputDir: opts.outputDir, modelsDir: opts.modelsDir, inputDir: opts.inputDir, threads: opts.threads,
-    cacheBytes: opts.cacheBytes, debug: opts.debug,
+    cacheBytes: opts.cacheBytes, debug: opts.debug, device: opts.device,
     customNodes: opts.customNodes ?? (existsSync('custom_nodes') ? ['custom_nodes'] : []),
   };
 }
@@ -208,6 +208,7 @@ export function buildProgram(): Command {
   const engineOptions = (command: Command) => command
     .option('--models-dir <dir>', 'where LoadPipeline finds model folders', 'models')
     .option('--threads <n>', 'ONNX Runtime threads per model (default: all cores)', (v) => parsePositive(v))
+    .option(...deviceOption)
     .option(...customNodes)
     .option('--cache-bytes <size>', 'result cache budget, e.g. 512MB (default 2GiB)', parseBytes);
 
@@ -249,7 +250,6 @@ export function buildProgram(): Command {
     .option('--debug', 'include stack traces in error answers and events')
     .option('--queue <redis-url>', 'put prompts on a Redis (BullMQ) queue for `sanagraph worker`s instead of running them here (docs/scaling.md)')
     .option('--local-worker', 'with --queue: also run a worker in this process')
-    .option(...deviceOption)
     .action(async (opts) => {
       const { serve } = await import('../server/serve.ts'); // loaded only here: other commands stay quick to start
       if (opts.localWorker && !opts.queue) throw new CliError('--local-worker needs --queue redis://host:port');
@@ -257,14 +257,13 @@ export function buildProgram(): Command {
         host: opts.host, port: opts.port, dataDir: opts.dataDir, token: opts.token, corsOrigin: opts.corsOrigin, debug: opts.debug,
         maxQueue: opts.maxQueue, historySize: opts.historySize, maxUploadBytes: opts.maxUpload, maxJsonBytes: opts.maxBody,
         engine: setupOptions(opts), // the server confines workflow paths to its folders by default
-        queue: opts.queue, localWorker: opts.localWorker ? { device: opts.device } : undefined,
+        queue: opts.queue, localWorker: opts.localWorker,
       });
     });
 
   engineOptions(program.command('worker'))
     .description('run prompts from a server\'s Redis queue (serve --queue), with its own engine and models (docs/scaling.md)')
     .requiredOption('--queue <redis-url>', 'the Redis the server queues prompts on, e.g. redis://10.0.0.5:6379')
-    .option(...deviceOption)
     .option('--name <id>', 'worker id shown in /queue and /system_stats (default: host-pid-random)')
     .option('--data-dir <dir>', 'where outputs wait until sent to the server (default: a temp folder)')
     .option('--stall-timeout <seconds>', 'a worker silent this long (killed, frozen) loses its prompt to another worker', (v) => parsePositive(v), 30)
@@ -272,7 +271,7 @@ export function buildProgram(): Command {
     .action(async (opts) => {
       const { workerCommand } = await import('./worker.ts');
       process.exitCode = await workerCommand({
-        queue: opts.queue, device: opts.device, name: opts.name, dataDir: opts.dataDir, stallTimeout: opts.stallTimeout,
+        queue: opts.queue, name: opts.name, dataDir: opts.dataDir, stallTimeout: opts.stallTimeout,
         engine: setupOptions(opts),
       });
     });

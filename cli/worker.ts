@@ -14,7 +14,6 @@ import { stopOnSignal } from '../server/stop-on-signal.ts';
  */
 export interface WorkerCommandOptions {
   queue: string;
-  device: string;
   name?: string;
   dataDir?: string;
   stallTimeout: number;
@@ -30,7 +29,7 @@ export async function workerCommand(opts: WorkerCommandOptions): Promise<number>
     const url = checkQueueUrl(opts.queue);
     await reachRedis(url);
     worker = await PromptWorker.start({
-      queueUrl: url, device: opts.device, id: opts.name, dataDir, stallMs: opts.stallTimeout * 1000, logger: stderrLogger,
+      queueUrl: url, id: opts.name, dataDir, stallMs: opts.stallTimeout * 1000, logger: stderrLogger,
       engine: opts.engine,
     });
   } catch (e) {

@@ -1,6 +1,7 @@
 import { Engine } from '../engine/engine.ts';
 import { loadCustomNodes } from '../engine/custom-nodes.ts';
 import type { Logger } from '../engine/node.ts';
+import type { Device } from '../engine/onnx/providers.ts';
 import { registerBuiltins } from './index.ts';
 import { createServices } from './services.ts';
 
@@ -19,6 +20,8 @@ export interface EngineSetupOptions {
   threads?: number;
   debug?: boolean;
   sessions?: 'worker' | 'here';
+  /** The device for LoadPipeline nodes left at `auto` (`--device`). */
+  device?: Device;
   /** Keep workflow-given paths inside the models and input folders (the server turns this on). */
   confinePaths?: boolean;
 }
@@ -32,7 +35,7 @@ export async function createEngine(opts: EngineSetupOptions = {}, logger?: Logge
     logger,
   });
   const services = registerBuiltins(engine.registry, createServices({
-    modelsDir: opts.modelsDir, inputDir: opts.inputDir, threads: opts.threads, sessions: opts.sessions ?? 'here',
+    modelsDir: opts.modelsDir, inputDir: opts.inputDir, threads: opts.threads, sessions: opts.sessions ?? 'here', device: opts.device,
     confinePaths: opts.confinePaths, logger,
   }));
   const report = await loadCustomNodes(engine.registry, opts.customNodes ?? []);

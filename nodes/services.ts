@@ -3,6 +3,7 @@ import path from 'node:path';
 import { stderrLogger } from '../engine/engine.ts';
 import { InputError, type Logger } from '../engine/node.ts';
 import { ModelManager } from '../engine/onnx/model-manager.ts';
+import type { Device } from '../engine/onnx/providers.ts';
 
 /** What the model nodes need from their host: the model runtime and where models live. */
 export interface NodeServices {
@@ -26,13 +27,15 @@ export interface ServiceOptions {
   modelBudgetBytes?: number;
   /** Run ONNX sessions on this thread (for an engine on a worker thread) or on a worker of their own (default). */
   sessions?: 'worker' | 'here';
+  /** The device models load on where LoadPipeline says `auto` (see ModelManagerOptions.device). */
+  device?: Device;
   confinePaths?: boolean;
 }
 
 export function createServices(opts: ServiceOptions = {}): NodeServices {
   const logger = opts.logger ?? stderrLogger;
   return {
-    models: new ModelManager({ logger, threads: opts.threads, budgetBytes: opts.modelBudgetBytes, sessions: opts.sessions }),
+    models: new ModelManager({ logger, threads: opts.threads, budgetBytes: opts.modelBudgetBytes, sessions: opts.sessions, device: opts.device }),
     modelsDir: path.resolve(opts.modelsDir ?? 'models'),
     inputDir: path.resolve(opts.inputDir ?? '.'),
     confinePaths: opts.confinePaths ?? false,

@@ -42,8 +42,8 @@ export interface ServerOptions {
   engine?: EngineSetupOptions;
   /** A Redis URL: prompts go on a BullMQ queue that `sanagraph worker`s take (docs/scaling.md) instead of running here. */
   queue?: string;
-  /** With `queue`: run a worker in this process too (`device` replaces LoadPipeline's `auto`). */
-  localWorker?: { device?: string };
+  /** With `queue`: run a worker in this process too, with `engine`'s settings. */
+  localWorker?: boolean;
   logger?: Logger;
 }
 
@@ -181,7 +181,7 @@ async function distributedQueue(opts: ServerOptions, parts: { hub: ClientHub; st
   try {
     return await setup.startDistributed({
       url: opts.queue!, history: parts.store, hub: parts.hub, dirs: parts.dirs, maxPending: parts.maxQueue, dataDir: parts.dataDir, logger: parts.logger,
-      localWorker: opts.localWorker && { ...opts.localWorker, engine: { ...opts.engine, inputDir: parts.dirs.input, debug: opts.debug } },
+      localWorker: opts.localWorker ? { engine: { ...opts.engine, inputDir: parts.dirs.input, debug: opts.debug } } : undefined,
     });
   } catch (e) {
     await cleanup();

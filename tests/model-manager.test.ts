@@ -14,6 +14,25 @@ function logger() {
 }
 
 describe('model manager', () => {
+  it('loads on its own device what is asked for on `auto` (--device), and an explicit device as asked', async () => {
+    const dir = await tinyModels({ layout: 'sanagraph' });
+    const mm = new ModelManager({ logger: logger().logger, sessions: 'here', device: 'cpu' });
+    try {
+      const onAuto = await mm.load(path.join(dir, 'vae_decoder.onnx'), 'auto');
+      assert.deepEqual([onAuto.device, onAuto.provider], ['cpu', 'cpu']);
+      assert.equal(await mm.load(path.join(dir, 'vae_decoder.onnx'), 'cpu'), onAuto, 'the same session as an explicit cpu load');
+    } finally {
+      await mm.close();
+    }
+    const gpu = new ModelManager({ logger: logger().logger, sessions: 'here', device: 'webgpu' });
+    try {
+      const explicit = await gpu.load(path.join(dir, 'vae_decoder.onnx'), 'cpu');
+      assert.deepEqual([explicit.device, explicit.provider], ['cpu', 'cpu'], 'a workflow that names a device keeps it');
+    } finally {
+      await gpu.close();
+    }
+  });
+
   for (const sessions of ['worker', 'here'] as const) {
     it(`keeps sessions loaded, unloads the least recently used beyond its budget, reloads on use (sessions: ${sessions})`, async () => {
       const dir = await tinyModels({ layout: 'sanagraph' });

@@ -31,6 +31,11 @@ export interface ModelManagerOptions {
   threads?: number;
   /** Unload least recently used idle sessions beyond this many bytes of model files (default 60% of RAM). */
   budgetBytes?: number;
+  /**
+   * What a load on `auto` uses (a server's or worker's `--device`); `auto` or absent: CUDA, then
+   * WebGPU, then the CPU, whichever loads first. An explicit device in a load wins.
+   */
+  device?: Device;
 }
 
 export class ModelLoadError extends Error {
@@ -114,8 +119,9 @@ export class ModelManager {
     this.pending.clear();
   }
 
-  /** Loads (or returns the loaded) session for a model file on a device. */
-  load(path: string, device: Device): Promise<LoadedModel> {
+  /** Loads (or returns the loaded) session for a model file on a device (`auto`: the manager's device option). */
+  load(path: string, requested: Device): Promise<LoadedModel> {
+    const device = requested === 'auto' ? (this.options.device ?? 'auto') : requested;
     if (!existsSync(path)) return Promise.reject(new ModelLoadError(`model file ${path} does not exist`));
     const key = `${device}:${realpathSync(path)}`;
     const loaded = this.models.get(key);

@@ -21,14 +21,6 @@ export function pipelinesOf(workflow: Workflow): string[] {
   return [...paths];
 }
 
-/** A worker's `--device` replaces LoadPipeline's `auto` (the workflow's explicit choice wins). */
-export function applyDevice(workflow: Workflow, device: string): Workflow {
-  if (device === 'auto') return workflow;
-  const nodes = Object.fromEntries(Object.entries(workflow.nodes).map(([id, node]) => [id,
-    node.type === 'LoadPipeline' && (node.inputs.device === undefined || node.inputs.device === 'auto') ? { ...node, inputs: { ...node.inputs, device } } : node]));
-  return { ...workflow, nodes }; // a copy: the parsed workflow may share objects with the job's data
-}
-
 /** The pipelines (as workflows name them) whose models are loaded, given the folders they resolve to. */
 export function loadedPipelines(known: Map<string, string>, loadedModelPaths: string[]): string[] {
   return [...known].filter(([, folder]) => loadedModelPaths.some((p) => p.startsWith(folder + path.sep))).map(([name]) => name);

@@ -21,7 +21,7 @@ export interface DistributedOptions {
   maxPending: number;
   dataDir: string;
   /** Run a worker here too, with these engine settings. */
-  localWorker?: { engine: EngineSetupOptions; device?: string };
+  localWorker?: { engine: EngineSetupOptions };
   logger: Logger;
 }
 

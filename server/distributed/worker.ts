@@ -13,7 +13,7 @@ import { parseWorkflow, WorkflowFormatError, type Workflow } from '../../engine/
 import type { EngineSetupOptions } from '../../nodes/engine-setup.ts';
 import { EngineHost } from '../engine-host.ts';
 import { RunRecord } from '../history.ts';
-import { applyDevice, betterWorker, couldDoBetter, loadedPipelines, PASS_PAUSE_MS, pipelinesOf } from './affinity.ts';
+import { betterWorker, couldDoBetter, loadedPipelines, PASS_PAUSE_MS, pipelinesOf } from './affinity.ts';
 import { bullConnection, redisClient } from './connection.ts';
 import { FileSender } from './file-transfer.ts';
 import {
@@ -36,10 +36,8 @@ import { clientIdOf } from '../queue.ts';
  */
 export interface PromptWorkerOptions {
   queueUrl: string;
-  /** The engine's settings (models, custom nodes, threads, cache); its output goes to `dataDir`. */
+  /** The engine's settings (models, custom nodes, threads, device, cache); its output goes to `dataDir`. */
   engine: EngineSetupOptions;
-  /** Replaces LoadPipeline's `auto` device. */
-  device?: string;
   /** The worker's own folder: outputs wait in its `output` and `temp` subfolders (cleared at start) until sent. */
   dataDir: string;
   id?: string;
@@ -95,7 +93,7 @@ export class PromptWorker {
 
   get info(): WorkerInfo {
     return {
-      id: this.id, host: os.hostname(), pid: process.pid, device: this.opts.device ?? 'auto',
+      id: this.id, host: os.hostname(), pid: process.pid, device: this.opts.engine.device ?? 'auto',
       current_prompt: this.current?.promptId ?? null,
       loaded_models: this.models,
       pipelines: loadedPipelines(this.pipelinePaths, this.models.map((m) => m.path)),
@@ -129,7 +127,7 @@ export class PromptWorker {
 
   private parse(data: JobData): Workflow {
     try {
-      return applyDevice(parseWorkflow(data.prompt), this.opts.device ?? 'auto');
+      return parseWorkflow(data.prompt);
     } catch (e) {
       throw new UnrecoverableError((e as Error).message);
     }
