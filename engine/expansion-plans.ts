@@ -1,5 +1,6 @@
 import { OutputRef, type Expansion } from './expansion.ts';
 import type { NodeRegistry } from './registry.ts';
+import { rememberLiteralsJson } from './signature.ts';
 import type { GraphNode } from './validate.ts';
 
 /**
@@ -42,6 +43,7 @@ export function findPlan(registry: NodeRegistry, key: string): GraphNode[] | und
 }
 
 export function keepPlan(registry: NodeRegistry, key: string, nodes: GraphNode[]): void {
+  for (const node of nodes) rememberLiteralsJson(node.literals);
   let byKey = plans.get(registry);
   if (!byKey) plans.set(registry, (byKey = new Map()));
   if (byKey.size >= MAX_PLANS) byKey.delete(byKey.keys().next().value!);

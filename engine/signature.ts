@@ -16,13 +16,16 @@ export function nodeSignature(node: GraphNode, signatures: ReadonlyMap<string, s
   return digest(text);
 }
 
-/** Literals never change once resolved, and an expansion's resolved nodes serve run after run (expansion-plans.ts). */
+/**
+ * The JSON of resolved literals that serve run after run (an expansion's kept nodes, see
+ * expansion-plans.ts); literals never change once resolved. Only those are remembered: a
+ * WeakMap entry for every workflow node would cost more than the JSON it saves.
+ */
 const literalTexts = new WeakMap<object, string>();
-function literalsJson(literals: object): string {
-  let text = literalTexts.get(literals);
-  if (text === undefined) literalTexts.set(literals, (text = stableJson(literals)));
-  return text;
+export function rememberLiteralsJson(literals: object): void {
+  literalTexts.set(literals, stableJson(literals));
 }
+const literalsJson = (literals: object): string => literalTexts.get(literals) ?? stableJson(literals);
 
 /** JSON that also accepts bigints (as "123n"); used only for hashing. */
 export function stableJson(value: unknown): string {
