@@ -39,15 +39,15 @@ interface ObjectInfo {
 
 const WIDGET_TYPES: Record<string, WidgetKind> = { INT: 'int', FLOAT: 'float', STRING: 'string', BOOLEAN: 'boolean' };
 
-/**
- * The data type a widget input accepts when linked (the engine checks a linked value against the
- * widget's own rules when it arrives): a list of choices takes a STRING.
- */
 /** The type an input's socket takes: its own, or its widget's. */
 export function inputType(input: NodeSpec['inputs'][number]): string {
   return input.kind === 'socket' ? input.type : widgetSocketType(input);
 }
 
+/**
+ * The data type a widget input accepts when linked (the engine checks a linked value against the
+ * widget's own rules when it arrives): a list of choices takes a STRING.
+ */
 export function widgetSocketType(w: WidgetSpec): string {
   switch (w.widget) {
     case 'int': case 'seed': return 'INT';
