@@ -11,7 +11,7 @@ export interface DataType<T = unknown> {
   readonly name: string;
   readonly description?: string;
   readonly validate?: ZodType<T>;
-  is?(value: unknown): value is T;
+  readonly is?: (value: unknown) => value is T;
   byteSize?(value: T): number;
 }
 

@@ -373,17 +373,19 @@ export class Execution implements ContextHost {
     const prefix = `${parent.id}.`;
     const toLink = (v: unknown) => (v instanceof OutputRef ? [v.external ? v.node : prefix + v.node, v.output] : v);
     const outputs = expansion.outputs.map(toLink);
+    const problems: Problem[] = [];
     if (outputs.length !== parent.registered.def.outputs.length) {
-      throw new NodeError(`invalid expansion: ${formatProblem({ nodeId: parent.id, nodeType: parent.registered.def.type, code: 'bad_output_index',
-        message: `the expansion gives ${outputs.length} outputs for ${parent.registered.def.outputs.length} declared` })}`);
+      problems.push({ nodeId: parent.id, nodeType: parent.registered.def.type, code: 'bad_output_index',
+        message: `the expansion gives ${outputs.length} outputs for ${parent.registered.def.outputs.length} declared` });
     }
     const key = expansionKey(prefix, parent.displayNode, expansion,
       (id) => (this.values.has(id) ? this.nodes.get(id)!.registered.def.type : ''));
     let added = key === undefined ? undefined : findPlan(this.settings.registry, key);
     if (!added) {
-      added = this.resolveExpansion(parent, expansion, toLink);
-      if (key !== undefined) keepPlan(this.settings.registry, key, added);
+      added = this.resolveExpansion(parent, expansion, toLink, problems);
+      if (key !== undefined && problems.length === 0) keepPlan(this.settings.registry, key, added);
     }
+    if (problems.length) throw new NodeError(`invalid expansion: ${problems.map(formatProblem).join('; ')}`);
     const local = new Set(added.map((n) => n.id));
 
     for (const node of added) this.nodes.set(node.id, node);
@@ -408,10 +410,9 @@ export class Execution implements ContextHost {
     if (waitFor.size === 0) this.finishExpansion(parent);
   }
 
-  /** Checks and resolves an expansion's nodes; throws with every problem found. */
-  private resolveExpansion(parent: GraphNode, expansion: Expansion, toLink: (v: unknown) => unknown): GraphNode[] {
+  /** Checks and resolves an expansion's nodes, adding every problem found to `problems`. */
+  private resolveExpansion(parent: GraphNode, expansion: Expansion, toLink: (v: unknown) => unknown, problems: Problem[]): GraphNode[] {
     const prefix = `${parent.id}.`;
-    const problems: Problem[] = [];
     const added: GraphNode[] = [];
     // Sub-graph nodes may only link to nodes added before them, so the sub-graph is acyclic.
     const local = new Map<string, GraphNode>();
@@ -434,7 +435,6 @@ export class Execution implements ContextHost {
       local.set(id, node);
       added.push(node);
     }
-    if (problems.length) throw new NodeError(`invalid expansion: ${problems.map(formatProblem).join('; ')}`);
     return added;
   }
 
@@ -474,16 +474,21 @@ export class Execution implements ContextHost {
       for (const v of input) reachable.add(v.buffer);
     }
     for (const v of views) reachable.add(v.buffer);
-    const released: ArrayBufferView[] = [];
+    // Every step's values are walked before any leaves the cache: all of them, or none.
+    const steps: { id: string; outputs: readonly unknown[]; views: ArrayBufferView[] }[] = [];
     for (const localId of expansion.nodes.keys()) {
       const id = `${parent.id}.${localId}`;
       const outputs = this.values.get(id);
       if (!outputs) continue;
-      views.length = 0;
-      if (!collectViews(outputs, views)) return;
-      const drop = views.some(isPooled) && (this.volatile.has(id) || this.settings.cache.takeBack(this.signatures.get(id)!, outputs));
-      if (drop) released.push(...views);
-      else for (const v of views) reachable.add(v.buffer);
+      const stepViews: ArrayBufferView[] = [];
+      if (!collectViews(outputs, stepViews)) return;
+      steps.push({ id, outputs, views: stepViews });
+    }
+    const released: ArrayBufferView[] = [];
+    for (const { id, outputs, views: stepViews } of steps) {
+      const drop = stepViews.some(isPooled) && (this.volatile.has(id) || this.settings.cache.takeBack(this.signatures.get(id)!, outputs));
+      if (drop) released.push(...stepViews);
+      else for (const v of stepViews) reachable.add(v.buffer);
     }
     // recycle takes back pool arrays only, each once
     recycle(released.filter((a) => !reachable.has(a.buffer)));

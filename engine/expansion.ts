@@ -40,6 +40,9 @@ export interface SubgraphOptions {
    * interrupted or failed run keeps them cached, so the same run queued again resumes.
    * The engine finds arrays inside arrays and plain objects (tensors, conditionings), not inside
    * class instances: a transient sub-graph's values must not hide `newArray` arrays in those.
+   * A value nested deeper than 12 levels (or in a cycle) keeps the steps cached and their arrays
+   * out of the pool. Values never change once a node has returned them (the engine remembers
+   * which arrays a value holds).
    */
   transient?: boolean;
 }

@@ -58,8 +58,13 @@ function trim(): void {
  * returns settles. `use` must not keep the array, or anything viewing it, beyond that.
  */
 export function withScratch<T>(length: number, use: (array: Float32Array) => Promise<T>): Promise<T> {
-  const array = take(length);
+  let array: Float32Array;
   let using: Promise<T>;
+  try {
+    array = take(length);
+  } catch (e) {
+    return Promise.reject(e); // e.g. a length no array can have
+  }
   try {
     using = use(array);
   } catch (e) {

@@ -13,8 +13,9 @@ import { CONDITIONING, LATENT, SANA_MODEL, type Conditioning } from './types.ts'
  * diffusers' SanaPipeline.__call__ loop): the negative and positive conditionings are stacked
  * once (ConcatConditioning), each DiTStep evaluates both as one batch of 2B, and the solver
  * update follows the scheduler. With guidance_scale ≤ 1 the unconditional pass is skipped.
- * The expansion is transient: once the Sampler has its result the steps leave the cache and their
- * arrays serve the next run; a failed or interrupted run keeps its finished steps, so it resumes.
+ * The expansion is transient (SubgraphOptions.transient): once the Sampler has its result the steps
+ * leave the cache and their arrays serve the next run; a failed or interrupted run keeps its
+ * finished steps, so it resumes.
  */
 
 const schedulerInput = () => choice(SCHEDULERS, { default: 'flow_dpmpp_2m' });

@@ -224,6 +224,7 @@ describe('serve --queue --local-worker', () => {
       const { workers } = (await server.get('/queue')).json;
       assert.equal(workers.length, 1);
       assert.equal(workers[0].jobs_done, 1);
+      assert.equal(workers[0].device, 'cpu', 'the server\'s engine settings, --device included, reach the local worker');
       ws.close();
     } finally {
       await server.close();

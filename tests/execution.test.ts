@@ -396,5 +396,24 @@ describe('execution', () => {
       assert.equal(result.error!.node_id, '1');
       assert.match(result.error!.exception_message, /invalid expansion: node 1\.1 \(Missing\): unknown node type "Missing"/);
     });
+
+    it('reports a wrong output count together with the sub-graph\'s other problems', async () => {
+      const engine = makeEngine();
+      const { defineNode, INT } = await import('../engine/index.ts');
+      engine.registry.register([defineNode({
+        type: 'BadExpand2', category: 't', description: '', inputs: {}, outputs: [{ name: 'v', type: INT }],
+        run: (_i, ctx) => { const g = ctx.subgraph(); g.add('Missing', {}); return g.result([]); },
+      })], 'test');
+      const result = await engine.execute(workflow({ 1: { type: 'BadExpand2' }, 2: { type: 'Sink', inputs: { x: ['1', 0] } } }));
+      assert.match(result.error!.exception_message, /unknown node type "Missing"/);
+      assert.match(result.error!.exception_message, /the expansion gives 0 outputs for 1 declared/);
+    });
+
+    it('keys sub-graphs so that ids and types holding the key\'s separators cannot collide', async () => {
+      const { expansionKey } = await import('../engine/expansion-plans.ts');
+      const expansion = (id: string, type: string) => ({ kind: 'expansion' as const, nodes: new Map([[id, { type, inputs: {} }]]), outputs: [], progress: [], transient: false });
+      const type = () => 'INT';
+      assert.notEqual(expansionKey('p.', 'p', expansion('1\u0002Inc', 'X'), type), expansionKey('p.', 'p', expansion('1', 'Inc\u0002X'), type));
+    });
   });
 });

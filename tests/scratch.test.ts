@@ -3,6 +3,12 @@ import { describe, it } from 'node:test';
 import { withScratch } from '../engine/scratch.ts';
 
 describe('withScratch', () => {
+  it('rejects, never throws, when no array can be made', async () => {
+    let pending: Promise<number> | undefined;
+    assert.doesNotThrow(() => { pending = withScratch(-1, async () => 1); });
+    await assert.rejects(pending!, RangeError);
+  });
+
   it('lends overlapping calls different arrays and reuses an array once its call has settled', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => { release = resolve; });

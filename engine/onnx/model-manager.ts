@@ -189,9 +189,13 @@ export class ModelManager {
    * microtask turns between a model call's end and the next node.)
    */
   run(model: LoadedModel, feeds: Record<string, Tensor>): Promise<RunResult> {
-    const current = this.models.get(model.key);
-    if (!current) return this.load(model.path, model.device).then((loaded) => this.runLoaded(loaded, feeds));
-    return this.runLoaded(current, feeds);
+    try {
+      const current = this.models.get(model.key);
+      if (!current) return this.load(model.path, model.device).then((loaded) => this.runLoaded(loaded, feeds));
+      return this.runLoaded(current, feeds);
+    } catch (e) {
+      return Promise.reject(e); // a promise's caller expects a rejection, never a throw
+    }
   }
 
   private runLoaded(model: LoadedModel, feeds: Record<string, Tensor>): Promise<RunResult> {
@@ -204,7 +208,7 @@ export class ModelManager {
       pending = this.call<RunResult>({ op: 'run', session: key, feeds });
     } catch (e) {
       idle();
-      throw e;
+      return Promise.reject(e);
     }
     return pending.then(
       (result) => { idle(); this.runMs += result.runMs; this.runs++; return result; },

@@ -68,18 +68,19 @@ export class SessionStore {
     return { inputs: info(session.inputMetadata), outputs: info(session.outputMetadata), provider: req.provider };
   }
 
+  /** A promise chain, not an async function: see ModelManager.run. Never throws: it rejects. */
   run(req: Extract<Request, { op: 'run' }>): Promise<RunResult> {
-    const session = this.sessions.get(req.session);
-    if (!session) return Promise.reject(new Error(`session ${req.session} is not loaded`));
     const feeds: Record<string, ort.Tensor> = {};
-    for (const meta of session.inputMetadata) {
-      const given = req.feeds[meta.name];
-      if (!given) return Promise.reject(new Error(`input "${meta.name}" is missing`));
-      try {
+    let session: ort.InferenceSession;
+    try {
+      session = this.session(req.session);
+      for (const meta of session.inputMetadata) {
+        const given = req.feeds[meta.name];
+        if (!given) throw new Error(`input "${meta.name}" is missing`);
         feeds[meta.name] = toOrt(given, meta.isTensor ? meta.type : 'float32');
-      } catch (e) {
-        return Promise.reject(e);
       }
+    } catch (e) {
+      return Promise.reject(e);
     }
     const started = performance.now();
     return session.run(feeds).then((results) => {
@@ -88,6 +89,12 @@ export class SessionStore {
       for (const name in results) outputs[name] = fromOrt(results[name]);
       return { outputs, runMs };
     });
+  }
+
+  private session(key: string): ort.InferenceSession {
+    const session = this.sessions.get(key);
+    if (!session) throw new Error(`session ${key} is not loaded`);
+    return session;
   }
 
   async release(req: Extract<Request, { op: 'release' }>): Promise<null> {
