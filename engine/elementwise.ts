@@ -264,6 +264,9 @@ export function elementwise<I extends string, S extends string = never>(
 // byte lanes of f32 lanes for i8x16.shuffle: lanes 0–3 from the first operand, 4–7 from the second
 const lanes = (...f32Lanes: number[]): number[] => f32Lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
 
+/** Pixels per pass of channelsLast3 (a multiple of 4): 192 KiB of output. */
+const CHUNK_PIXELS = 16384;
+
 /**
  * A kernel that maps each element of three planes (channels-first [3, P]) and writes them
  * interleaved (channels-last [P, 3]): an image's [3, H, W] → [H, W, 3] in the same pass.
@@ -271,9 +274,6 @@ const lanes = (...f32Lanes: number[]): number[] => f32Lanes.flatMap((l) => [4 * 
  * an array that is already in use saves fresh memory, whose first touch costs a page fault per
  * 4 KiB (1.3 ms for a 512² image on our VM, more than the kernel itself).
  */
-/** Pixels per pass of channelsLast3 (a multiple of 4): 192 KiB of output. */
-const CHUNK_PIXELS = 16384;
-
 export function channelsLast3(name: string, body: (x: Expr) => Expr): { run(planes: Float32Array, out: Float32Array): Float32Array } {
   const x = new Expr('input', 0);
   const root = body(x);

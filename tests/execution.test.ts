@@ -269,19 +269,23 @@ describe('execution', () => {
           // Hands its input on as its output (a reroute, a step that has nothing to do).
           defineNode({ type: 'VecPass', category: 't', description: '', inputs: { x: socket<{ data: Float32Array }>('VEC') }, outputs: [{ name: 'v', type: 'VEC' }],
             run: ({ x }) => [x] }),
-          defineNode({ type: 'VecPassThenStep', category: 't', description: '', inputs: { x: socket('VEC') }, outputs: [{ name: 'v', type: 'VEC' }],
+        ], 'test');
+        /** Registers `type`: a transient sub-graph of a `first` node, then a VecStep. */
+        const thenStep = (type: string, first: string) => engine.registry.register([
+          defineNode({ type, category: 't', description: '', inputs: { x: socket('VEC') }, outputs: [{ name: 'v', type: 'VEC' }],
             run: (_inputs, ctx) => {
               const g = ctx.subgraph({ transient: true });
-              const passed = g.add('VecPass', { x: g.input('x') }).out(0);
-              return g.result([g.add('VecStep', { x: passed }).out(0)]);
+              const firstOut = g.add(first, { x: g.input('x') }).out(0);
+              return g.result([g.add('VecStep', { x: firstOut }).out(0)]);
             } }),
         ], 'test');
+        thenStep('VecPassThenStep', 'VecPass');
         const run = async (start: number, times = 4) => {
           const result = await engine.execute(workflow({
             1: { type: 'VecConst', inputs: { value: start } }, 2: { type: 'VecRepeat', inputs: { x: ['1', 0], times } }, 3: { type: 'VecKeep', inputs: { x: ['2', 0] } } }));
           return result;
         };
-        return { engine, calls, stepOutputs, kept, run, failAt: (id: string) => { failAt = id; } };
+        return { engine, calls, stepOutputs, kept, run, thenStep, failAt: (id: string) => { failAt = id; } };
       }
 
       it('drops the steps from the cache once the parent has its result, and the next run computes into their arrays', async () => {
@@ -339,13 +343,8 @@ describe('execution', () => {
               value.self = value;
               return [value];
             } }),
-          defineNode({ type: 'VecLoops', category: 't', description: '', inputs: { x: socket('VEC') }, outputs: [{ name: 'v', type: 'VEC' }],
-            run: (_inputs, ctx) => {
-              const g = ctx.subgraph({ transient: true });
-              const first = g.add('VecLoop', { x: g.input('x') }).out(0);
-              return g.result([g.add('VecStep', { x: first }).out(0)]);
-            } }),
         ], 'test');
+        v.thenStep('VecLoops', 'VecLoop');
         for (const start of [0, 10]) {
           const result = await v.engine.execute(workflow({
             1: { type: 'VecConst', inputs: { value: start } }, 2: { type: 'VecLoops', inputs: { x: ['1', 0] } }, 3: { type: 'VecKeep', inputs: { x: ['2', 0] } } }));
