@@ -125,8 +125,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       const recovered = await store.recover();
       if (recovered) logger.info(`re-queued ${recovered} prompt(s) that were running when the server stopped`);
     } else {
-      const { running, pending } = await store.list();
-      const left = running.length + pending.length;
+      const left = await store.remaining();
       if (left) logger.warn(`${left} prompt(s) queued without --queue wait in ${dataDir}: they run when the server starts without --queue`);
     }
     engine = await EngineHost.create({ ...opts.engine, outputDir: dirs.output, inputDir: dirs.input, tempDir: dirs.temp, debug: opts.debug }, logger);

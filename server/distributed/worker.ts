@@ -117,7 +117,7 @@ export class PromptWorker {
   /** As ComfyUI's `/free`: now when idle, else after the running prompt (EngineHost.free; the list of models is refreshed after every job). */
   private async free(clearCache: boolean): Promise<void> {
     await this.engine.free({ clearCache });
-    await this.refreshModels();
+    if (!this.current) await this.refreshModels(); // during a prompt the free waits for it, and process() refreshes then
   }
 
   private async refreshModels(): Promise<void> {
