@@ -1,6 +1,7 @@
-import { defineNode, float, InputError, optional, socket, type Float32Tensor } from '../engine/index.ts';
+import { defineNode, float, InputError, optional, socket } from '../engine/index.ts';
 import { float32, sameDims, shapeText } from '../engine/tensor.ts';
 import { add, elementwise, mul, sub } from '../engine/elementwise.ts';
+import { splitBatch } from './tensor-ops.ts';
 import { LATENT } from './types.ts';
 
 /**
@@ -25,26 +26,17 @@ export const Guidance = defineNode({
   },
   outputs: [{ name: 'velocity', type: LATENT }],
   run: ({ velocity_cond, velocity_uncond, scale }) => {
-    if (!velocity_uncond) {
-      // The halves are views: no tensors made for them, this runs between two model calls.
-      const [u, c, dims] = stackedHalves(velocity_cond);
-      return [float32(dims, guidanceKernel.run([c, u], [scale])[0])];
+    let [cond, uncond] = [velocity_cond, velocity_uncond];
+    if (!uncond) {
+      if (cond.dims[0] % 2 !== 0) {
+        throw new InputError('velocity_uncond', `is not connected, so velocity_cond must stack the unconditional and conditional velocities (an even batch), but it has shape ${shapeText(cond.dims)}`);
+      }
+      [uncond, cond] = splitBatch(cond, 2); // views of the halves, as torch's chunk(2)
+    } else if (!sameDims(cond.dims, uncond.dims)) {
+      throw new InputError('velocity_uncond', `has shape ${shapeText(uncond.dims)} but velocity_cond has ${shapeText(cond.dims)}`);
     }
-    if (!sameDims(velocity_cond.dims, velocity_uncond.dims)) {
-      throw new InputError('velocity_uncond', `has shape ${shapeText(velocity_uncond.dims)} but velocity_cond has ${shapeText(velocity_cond.dims)}`);
-    }
-    return [float32(velocity_cond.dims, guidanceKernel.run([velocity_cond.data, velocity_uncond.data], [scale])[0])];
+    return [float32(cond.dims, guidanceKernel.run([cond.data, uncond.data], [scale])[0])];
   },
 });
-
-/** The [uncond; cond] halves of a stacked velocity (as torch's chunk(2)), and the dims of one. */
-function stackedHalves(v: Float32Tensor): [Float32Array, Float32Array, number[]] {
-  const [batch, ...rest] = v.dims;
-  if (batch % 2 !== 0) {
-    throw new InputError('velocity_uncond', `is not connected, so velocity_cond must stack the unconditional and conditional velocities (an even batch), but it has shape ${shapeText(v.dims)}`);
-  }
-  const half = v.data.length / 2;
-  return [v.data.subarray(0, half), v.data.subarray(half), [batch / 2, ...rest]];
-}
 
 export default [Guidance];

@@ -81,10 +81,11 @@ export class ModelManager {
       this.local ??= new SessionStore();
       return this.local.handle({ ...req, id: 0 } as Request) as Promise<T>;
     }
-    const worker = this.ensureWorker();
-    const id = this.nextId++;
-    if (this.pending.size === 0) worker.ref(); // keep the process alive while waiting for an answer
+    // Inside the executor, a worker that cannot start rejects: callers get a promise, never a throw.
     return new Promise<T>((resolve, reject) => {
+      const worker = this.ensureWorker();
+      const id = this.nextId++;
+      if (this.pending.size === 0) worker.ref(); // keep the process alive while waiting for an answer
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       worker.postMessage({ ...req, id });
     });
@@ -122,8 +123,13 @@ export class ModelManager {
   /** Loads (or returns the loaded) session for a model file on a device (`auto`: the manager's device option). */
   load(path: string, requested: Device): Promise<LoadedModel> {
     const device = requested === 'auto' ? (this.options.device ?? 'auto') : requested;
-    if (!existsSync(path)) return Promise.reject(new ModelLoadError(`model file ${path} does not exist`));
-    const key = `${device}:${realpathSync(path)}`;
+    let real: string;
+    try {
+      real = realpathSync(path);
+    } catch {
+      return Promise.reject(new ModelLoadError(`model file ${path} does not exist`));
+    }
+    const key = `${device}:${real}`;
     const loaded = this.models.get(key);
     if (loaded) {
       this.touch(key);
@@ -189,13 +195,9 @@ export class ModelManager {
    * microtask turns between a model call's end and the next node.)
    */
   run(model: LoadedModel, feeds: Record<string, Tensor>): Promise<RunResult> {
-    try {
-      const current = this.models.get(model.key);
-      if (!current) return this.load(model.path, model.device).then((loaded) => this.runLoaded(loaded, feeds));
-      return this.runLoaded(current, feeds);
-    } catch (e) {
-      return Promise.reject(e); // a promise's caller expects a rejection, never a throw
-    }
+    const current = this.models.get(model.key);
+    if (!current) return this.load(model.path, model.device).then((loaded) => this.runLoaded(loaded, feeds));
+    return this.runLoaded(current, feeds);
   }
 
   private runLoaded(model: LoadedModel, feeds: Record<string, Tensor>): Promise<RunResult> {
@@ -203,14 +205,7 @@ export class ModelManager {
     this.touch(key);
     this.busy.set(key, (this.busy.get(key) ?? 0) + 1);
     const idle = () => this.busy.set(key, this.busy.get(key)! - 1);
-    let pending: Promise<RunResult>;
-    try {
-      pending = this.call<RunResult>({ op: 'run', session: key, feeds });
-    } catch (e) {
-      idle();
-      return Promise.reject(e);
-    }
-    return pending.then(
+    return this.call<RunResult>({ op: 'run', session: key, feeds }).then(
       (result) => { idle(); this.runMs += result.runMs; this.runs++; return result; },
       (e: unknown) => { idle(); throw e; },
     );

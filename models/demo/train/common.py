@@ -582,7 +582,7 @@ def _lam(s):
 
 
 @torch.no_grad()
-def sample(model, texts, seeds, scheduler='flow_euler', steps=20, cfg=4.5, shift=1.0, latent_hw=(4, 4)):
+def sample(model, texts, seeds, scheduler=DEFAULT_SCHEDULER, steps=20, cfg=4.5, shift=DEFAULT_SHIFT, latent_hw=(4, 4)):
     """Returns latents (DiT space) for the prompts; noise = torch.randn(seed) per prompt, as LatentInit does."""
     model.eval()
     ids, mask = tokenize_batch(texts)
