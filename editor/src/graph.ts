@@ -13,6 +13,9 @@ export class GraphError extends Error {
   constructor(message: string) { super(message); this.name = 'GraphError'; }
 }
 
+/** Changes this close together merge into one undo step (typing into a field). */
+const CAPTURE_MS = 400;
+
 /** Socket types connect when equal, or when either is `*` (ANY). */
 export const typesCompatible = (from: string, to: string): boolean => from === to || from === '*' || to === '*';
 
@@ -25,14 +28,38 @@ export class Graph {
   readonly undoManager: Y.UndoManager;
 
   constructor(readonly wd: WorkflowDoc, private readonly catalog: Map<string, NodeSpec>) {
-    this.undoManager = new Y.UndoManager([wd.nodes, wd.positions, wd.links], { trackedOrigins: new Set([LOCAL]), captureTimeout: 400 });
+    this.undoManager = new Y.UndoManager([wd.nodes, wd.positions, wd.links], { trackedOrigins: new Set([LOCAL]), captureTimeout: CAPTURE_MS });
   }
 
-  /** One undo step, or (`continuing`) part of the step the gesture in progress started. */
-  private transact(fn: () => void, continuing = false): void {
-    if (!continuing) this.undoManager.stopCapturing();
+  private inGesture = false;
+
+  /** One undo step, or part of the gesture in progress. */
+  private transact(fn: () => void): void {
+    if (!this.inGesture) this.undoManager.stopCapturing();
     this.wd.doc.transact(fn, LOCAL);
   }
+
+  /**
+   * Starts a gesture (a node or number drag): every change until the returned function is called
+   * is one undo step, however long the pointer rests on the way. A new gesture ends an open one.
+   */
+  gesture(): () => void {
+    this.endGesture?.();
+    this.undoManager.stopCapturing();
+    this.inGesture = true;
+    this.undoManager.captureTimeout = Infinity;
+    const end = () => {
+      if (this.endGesture !== end) return;
+      this.endGesture = undefined;
+      this.inGesture = false;
+      this.undoManager.captureTimeout = CAPTURE_MS;
+      this.undoManager.stopCapturing();
+    };
+    this.endGesture = end;
+    return end;
+  }
+
+  private endGesture?: () => void;
 
   spec(type: string): NodeSpec {
     const spec = this.catalog.get(type);
@@ -104,12 +131,11 @@ export class Graph {
     if (this.wd.links.has(linkKey(toId, inputName))) this.transact(() => this.wd.links.delete(linkKey(toId, inputName)));
   }
 
-  /** `continuing`: a later step of one gesture (dragging a number), undone together with its start. */
-  setWidget(id: string, input: string, value: unknown, continuing = false): void {
+  setWidget(id: string, input: string, value: unknown): void {
     const node = this.wd.nodes.get(id);
     if (!node) throw new GraphError(`no node ${id}`);
     if (nodeInputs(node).get(input) === value) return;
-    this.transact(() => nodeInputs(node).set(input, value), continuing);
+    this.transact(() => nodeInputs(node).set(input, value));
   }
 
   setTitle(id: string, title: string): void {
@@ -120,7 +146,7 @@ export class Graph {
   move(id: string, pos: Position): void {
     const old = this.wd.positions.get(id);
     if (!this.wd.nodes.has(id) || (old && old.x === pos.x && old.y === pos.y)) return;
-    this.transact(() => this.wd.positions.set(id, pos), true); // one drag = one undo step (started at nodepicked)
+    this.transact(() => this.wd.positions.set(id, pos)); // a drag is one gesture: see GraphView
   }
 
   /** Removes nodes with their links. */

@@ -48,7 +48,8 @@ async function main(): Promise<void> {
       const from = link && wd.nodes.get(link.from);
       return from ? ((from.get('title') as string | undefined) || catalog.get(from.get('type') as string)?.displayName || link!.from) : undefined;
     },
-    setWidget: (id, input, value, continuing) => graph.setWidget(id, input, value, continuing),
+    setWidget: (id, input, value) => graph.setWidget(id, input, value),
+    gesture: () => graph.gesture(),
     setTitle: (id, title) => graph.setTitle(id, title),
     seedMode: (id) => seedModes.get(id) ?? 'randomize',
     setSeedMode: (id, mode) => seedModes.set(id, mode),

@@ -31,7 +31,9 @@ export interface NodeHost {
   widgetValue(id: string, input: string): unknown;
   /** The node feeding this input, if it is linked. */
   linkedFrom(id: string, input: string): string | undefined;
-  setWidget(id: string, input: string, value: unknown, continuing?: boolean): void;
+  setWidget(id: string, input: string, value: unknown): void;
+  /** Starts a gesture that is one undo step until the returned function is called (Graph.gesture). */
+  gesture(): () => void;
   setTitle(id: string, title: string): void;
   seedMode(id: string): 'randomize' | 'fixed';
   setSeedMode(id: string, mode: 'randomize' | 'fixed'): void;
@@ -163,23 +165,24 @@ export class NodeElement extends LitElement {
     const target = e.currentTarget as HTMLElement;
     target.setPointerCapture(e.pointerId);
     const x0 = e.clientX;
-    let continuing = false; // the whole drag is one undo step
+    const end = node.host.gesture(); // the whole drag is one undo step
     const move = (m: PointerEvent) => {
       const steps = Math.trunc((m.clientX - x0) / 4) * (m.shiftKey ? 10 : 1);
       let v = start + steps * step;
       if (w.options.min !== undefined) v = Math.max(w.options.min, v);
       if (w.options.max !== undefined) v = Math.min(w.options.max, v);
       v = w.widget === 'float' ? Number(v.toFixed(6)) : Math.round(v);
-      if (v === node.host.widgetValue(node.id, w.name)) return;
-      node.host.setWidget(node.id, w.name, v, continuing);
-      continuing = true;
+      node.host.setWidget(node.id, w.name, v);
     };
     const up = () => {
+      end();
       target.removeEventListener('pointermove', move);
       target.removeEventListener('pointerup', up);
+      target.removeEventListener('pointercancel', up);
     };
     target.addEventListener('pointermove', move);
     target.addEventListener('pointerup', up);
+    target.addEventListener('pointercancel', up);
   }
 
   private lastTitleDown = 0;

@@ -3,7 +3,7 @@ import { ClassicPreset, NodeEditor, type GetSchemes } from 'rete';
 import { AreaExtensions, AreaPlugin } from 'rete-area-plugin';
 import { ConnectionPlugin, Presets as ConnectionPresets } from 'rete-connection-plugin';
 import { LitPlugin, Presets, type LitArea2D } from '@retejs/lit-plugin';
-import type * as Y from 'yjs';
+import * as Y from 'yjs';
 import type { NodeSpec } from './catalog.ts';
 import { Graph, GraphError } from './graph.ts';
 import { IndexedSocketPosition } from './socket-positions.ts';
@@ -31,6 +31,8 @@ export class GraphView {
   /** Nodes changed since the last reconcile; `all` after nodes were added or removed (their links come and go too). */
   private dirty: Set<string> | 'all' = 'all';
   private renderVersion = 0;
+  /** Ends the node drag in progress (Graph.gesture). */
+  private endDrag?: () => void;
   readonly selector = AreaExtensions.selector();
   onProblem: (message: string) => void = () => {};
   /** A link dragged from an output into empty space: offer nodes that take that type. */
@@ -66,11 +68,9 @@ export class GraphView {
    */
   async start(): Promise<void> {
     await this.frame(estimatedRect(this.graph.wd, this.catalog));
-    this.graph.wd.doc.on('afterTransaction', (tr) => {
-      if (!tr.changed.size) return;
-      this.noteChanges(tr);
-      void this.scheduleReconcile();
-    });
+    this.noteChanges();
+    // Yjs calls the observers (noteChanges) before afterTransaction.
+    this.graph.wd.doc.on('afterTransaction', (tr) => { if (tr.changed.size) void this.scheduleReconcile(); });
     this.area.addPipe((ctx) => {
       if (ctx.type === 'zoomed') void this.updateDetail();
       return ctx;
@@ -129,7 +129,8 @@ export class GraphView {
           this.graph.move(id, { x: Math.round(position.x), y: Math.round(position.y) });
         }
       }
-      if (ctx.type === 'nodepicked') this.graph.undoManager.stopCapturing();
+      if (ctx.type === 'nodepicked') this.endDrag = this.graph.gesture(); // one drag, one undo step
+      if (ctx.type === 'pointerup') { this.endDrag?.(); this.endDrag = undefined; }
       return ctx;
     });
     this.connection.addPipe((ctx) => {
@@ -170,23 +171,20 @@ export class GraphView {
     return { x: (r.width / 2 - x) / k, y: (r.height / 2 - y) / k };
   }
 
-  /** Which nodes a transaction touched: by key in the positions and links maps, by parent in a node's own maps. */
-  private noteChanges(tr: Y.Transaction): void {
+  /** Marks the nodes each change touches: by key in the positions and links maps, by path below a node. */
+  private noteChanges(): void {
     const wd = this.graph.wd;
-    for (const [changed, keys] of tr.changed) {
-      if (this.dirty === 'all') return;
-      const type: unknown = changed;
-      if (type === wd.meta) continue;
-      if (type === wd.nodes) this.dirty = 'all';
-      else if (type === wd.positions) for (const key of keys) this.dirty.add(key!);
-      else if (type === wd.links) for (const key of keys) this.dirty.add(linkTarget(key!));
-      else {
-        const id = nodeIdOf(changed, wd.nodes);
+    const touch = (id: string) => { if (this.dirty !== 'all') this.dirty.add(id); };
+    wd.nodes.observeDeep((events) => {
+      for (const e of events) {
+        const id = e.path[0] as string | undefined; // none: nodes were added or removed
         // A new title also shows on the widgets it feeds ("from <title>"): renames are rare, redraw all.
-        if (id === undefined || (type === wd.nodes.get(id) && keys.has('title'))) this.dirty = 'all';
-        else this.dirty.add(id);
+        if (id === undefined || (e.path.length === 1 && e instanceof Y.YMapEvent && e.keysChanged.has('title'))) this.dirty = 'all';
+        else touch(id);
       }
-    }
+    });
+    wd.positions.observe((e) => { for (const key of e.keysChanged) touch(key); });
+    wd.links.observe((e) => { for (const key of e.keysChanged) touch(linkTarget(key)); });
   }
 
   scheduleReconcile(): Promise<void> {
@@ -300,16 +298,6 @@ export class GraphView {
     if (nodes.length) await AreaExtensions.zoomAt(this.area, nodes, { scale: 0.9 });
   }
 
-}
-
-/** The id of the node whose own maps (the node, its inputs) hold `type`. */
-function nodeIdOf(type: { _item: Y.Item | null }, nodes: Y.Map<Y.Map<unknown>>): string | undefined {
-  let item = type._item;
-  while (item) {
-    if ((item.parent as unknown) === nodes) return item.parentSub ?? undefined;
-    item = (item.parent as { _item: Y.Item | null } | null)?._item ?? null;
-  }
-  return undefined;
 }
 
 /** The document's extent from node positions and estimated node sizes (no DOM needed). */
