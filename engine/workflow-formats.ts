@@ -23,12 +23,46 @@ export function isLink(value: unknown): value is Link {
  * imports with this; parseWorkflow takes it as its fast path before zod's detailed messages.
  */
 export function nodeProblem(id: string, node: unknown, typeKey: 'type' | 'class_type'): string | undefined {
-  if (id === '' || id.includes('.')) return `node id ${JSON.stringify(id)} must be non-empty and may not contain "." (it separates the ids of expanded nodes)`;
+  const idProblem = nodeIdProblem(id);
+  if (idProblem) return idProblem;
   if (!isRecord(node)) return `node ${JSON.stringify(id)} must be an object`;
   const type = node[typeKey];
   if (typeof type !== 'string' || type === '') return `node ${JSON.stringify(id)} needs "${typeKey}", the name of its node type`;
   if (node.inputs !== undefined && !isRecord(node.inputs)) return `node ${JSON.stringify(id)}: inputs must be an object`;
   return undefined;
+}
+
+/** Node ids are non-empty and free of "." (which separates the ids of expanded nodes). */
+export function nodeIdProblem(id: string): string | undefined {
+  if (id === '' || id.includes('.')) return `node id ${JSON.stringify(id)} must be non-empty and may not contain "." (it separates the ids of expanded nodes)`;
+  return undefined;
+}
+
+export class WorkflowFormatError extends Error {
+  constructor(message: string, readonly issues: string[] = []) {
+    super(issues.length ? `${message}:\n${issues.map((i) => `  - ${i}`).join('\n')}` : message);
+    this.name = 'WorkflowFormatError';
+  }
+}
+
+/**
+ * The format of a value that can be read as a workflow: ours (this version) or ComfyUI's API
+ * format. Anything else throws a WorkflowFormatError saying what it is and what to do.
+ */
+export function readableFormat(value: unknown): 'native' | 'comfy-api' {
+  const format = detectFormat(value);
+  if (format === 'native') {
+    const version = (value as { format: unknown }).format;
+    if (version !== WORKFLOW_FORMAT) throw new WorkflowFormatError(`unsupported workflow format "${String(version)}": this version reads "${WORKFLOW_FORMAT}"`);
+    return format;
+  }
+  if (format === 'comfy-api') return format;
+  if (format === 'comfy-ui') {
+    throw new WorkflowFormatError('this is a ComfyUI editor save file (nodes and links lists), not a runnable workflow: '
+      + 'export it from ComfyUI with "Export (API)" and use that');
+  }
+  throw new WorkflowFormatError(`not a workflow: expected {"format": "${WORKFLOW_FORMAT}", "nodes": {...}} or a ComfyUI API workflow `
+    + '({"<id>": {"class_type": ..., "inputs": {...}}})');
 }
 
 /** Which format a parsed JSON value is in, judged from its shape. */

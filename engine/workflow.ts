@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import { detectFormat, fromComfyApi, isRecord, nodeProblem, WORKFLOW_FORMAT } from './workflow-formats.ts';
+import { fromComfyApi, isRecord, nodeIdProblem, nodeProblem, readableFormat, WorkflowFormatError, WORKFLOW_FORMAT } from './workflow-formats.ts';
 
-export { detectFormat, fromComfyApi, isLink, toComfyApi, WORKFLOW_FORMAT } from './workflow-formats.ts';
-export type { Link } from './workflow-formats.ts';
+export { detectFormat, fromComfyApi, isLink, toComfyApi, WorkflowFormatError, WORKFLOW_FORMAT } from './workflow-formats.ts';
 
 /**
  * The workflow file formats.
@@ -20,12 +19,10 @@ export type { Link } from './workflow-formats.ts';
  * (The conversions and format detection, which need no schema, live in workflow-formats.ts.)
  */
 
-/** Node ids are non-empty and free of "." (which separates the ids of expanded nodes). */
 function checkNodeIds(nodes: Record<string, unknown>, ctx: z.RefinementCtx): void {
   for (const id of Object.keys(nodes)) {
-    if (id === '' || id.includes('.')) {
-      ctx.addIssue({ code: 'custom', path: [id], message: `node id ${JSON.stringify(id)} must be non-empty and may not contain "." (it separates the ids of expanded nodes)` });
-    }
+    const problem = nodeIdProblem(id);
+    if (problem) ctx.addIssue({ code: 'custom', path: [id], message: problem });
   }
 }
 
@@ -55,12 +52,6 @@ export const ComfyApiWorkflowSchema = z.record(z.string(), ComfyApiNodeSchema).s
 export type ComfyApiWorkflow = z.infer<typeof ComfyApiWorkflowSchema>;
 
 
-export class WorkflowFormatError extends Error {
-  constructor(message: string, readonly issues: string[] = []) {
-    super(issues.length ? `${message}:\n${issues.map((i) => `  - ${i}`).join('\n')}` : message);
-    this.name = 'WorkflowFormatError';
-  }
-}
 
 function zodIssues(error: z.ZodError): string[] {
   return error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
@@ -96,30 +87,14 @@ function wellFormedNative(value: unknown): Workflow | undefined {
  * (treat both as read-only).
  */
 export function parseWorkflow(value: unknown): Workflow {
-  switch (detectFormat(value)) {
-    case 'native': {
-      const format = (value as { format: string }).format;
-      if (format !== WORKFLOW_FORMAT) {
-        throw new WorkflowFormatError(`unsupported workflow format "${format}": this version reads "${WORKFLOW_FORMAT}"`);
-      }
-      const valid = wellFormedNative(value);
-      if (valid) return valid;
-      const parsed = WorkflowSchema.safeParse(value);
-      if (!parsed.success) throw new WorkflowFormatError('malformed workflow', zodIssues(parsed.error));
-      return parsed.data;
-    }
-    case 'comfy-api': {
-      const parsed = ComfyApiWorkflowSchema.safeParse(value);
-      if (!parsed.success) throw new WorkflowFormatError('malformed ComfyUI API workflow', zodIssues(parsed.error));
-      return fromComfyApi(parsed.data);
-    }
-    case 'comfy-ui':
-      throw new WorkflowFormatError(
-        'this is a ComfyUI editor save file (nodes and links lists), not a runnable workflow: '
-        + 'export it from ComfyUI with "Export (API)", or open it in the sanagraph editor');
-    default:
-      throw new WorkflowFormatError(
-        `not a workflow: expected {"format": "${WORKFLOW_FORMAT}", "nodes": {...}} or a ComfyUI API workflow `
-        + '({"<id>": {"class_type": ..., "inputs": {...}}})');
+  if (readableFormat(value) === 'native') {
+    const valid = wellFormedNative(value);
+    if (valid) return valid;
+    const parsed = WorkflowSchema.safeParse(value);
+    if (!parsed.success) throw new WorkflowFormatError('malformed workflow', zodIssues(parsed.error));
+    return parsed.data;
   }
+  const parsed = ComfyApiWorkflowSchema.safeParse(value);
+  if (!parsed.success) throw new WorkflowFormatError('malformed ComfyUI API workflow', zodIssues(parsed.error));
+  return fromComfyApi(parsed.data);
 }

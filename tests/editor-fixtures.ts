@@ -2,7 +2,6 @@
  * Browser-test helpers: a real server serving the built editor, Debian's Chromium driven by
  * playwright-core, and UI gestures (search-and-add, socket drags) done with the mouse.
  */
-import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';

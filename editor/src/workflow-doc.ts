@@ -1,5 +1,5 @@
 import * as Y from 'yjs';
-import { detectFormat, fromComfyApi, isLink, isRecord, nodeProblem, WORKFLOW_FORMAT } from '../../engine/workflow-formats.ts';
+import { fromComfyApi, isLink, isRecord, nodeProblem, readableFormat, WORKFLOW_FORMAT } from '../../engine/workflow-formats.ts';
 import type { ComfyApiWorkflow, Workflow } from '../../engine/workflow.ts';
 
 /**
@@ -129,20 +129,12 @@ function checkNodes(nodes: Record<string, unknown>, typeKey: 'type' | 'class_typ
 
 /** A workflow in either format, as native; throws with what is wrong. */
 export function toNative(data: unknown): NativeWorkflow {
-  switch (detectFormat(data)) {
-    case 'native': {
-      const { format, nodes } = data as { format: unknown; nodes: unknown };
-      if (format !== WORKFLOW_FORMAT) throw new Error(`unsupported workflow format "${String(format)}": this version reads "${WORKFLOW_FORMAT}"`);
-      if (!isRecord(nodes)) throw new Error('malformed workflow: "nodes" must be an object of nodes by id');
-      checkNodes(nodes, 'type');
-      return data as NativeWorkflow;
-    }
-    case 'comfy-api':
-      checkNodes(data as Record<string, unknown>, 'class_type');
-      return fromComfyApi(data as ComfyApiWorkflow);
-    case 'comfy-ui':
-      throw new Error('this is a ComfyUI editor save file: export it from ComfyUI with "Export (API)" and import that');
-    default:
-      throw new Error(`not a workflow: expected {"format": "${WORKFLOW_FORMAT}", "nodes": …} or ComfyUI's API format`);
+  if (readableFormat(data) === 'comfy-api') {
+    checkNodes(data as Record<string, unknown>, 'class_type');
+    return fromComfyApi(data as ComfyApiWorkflow);
   }
+  const { nodes } = data as { nodes: unknown };
+  if (!isRecord(nodes)) throw new Error('malformed workflow: "nodes" must be an object of nodes by id');
+  checkNodes(nodes, 'type');
+  return data as NativeWorkflow;
 }
