@@ -7,12 +7,14 @@ import { distributedBench } from './distributed.bench.ts';
 import { editorBench } from './editor.bench.ts';
 import { engineBench } from './engine.bench.ts';
 import { pipelineBench } from './pipeline.bench.ts';
+import { realsizeBench } from './realsize.bench.ts';
 import { serverBench } from './server.bench.ts';
 import type { Metric } from './util.ts';
 
 const groups: Record<string, () => Promise<Metric[]>> = {
   engine: engineBench,
   pipeline: pipelineBench,
+  realsize: realsizeBench,
   server: serverBench,
   demo: demoBench,
   editor: editorBench,

@@ -42,7 +42,7 @@ export async function createEngine(opts: EngineSetupOptions = {}, logger?: Logge
   const commands = {
     free: () => services.models.free(),
     models: () => services.models.loaded().map(({ path, device, provider, bytes }) => ({ path, device, provider, bytes })),
-    runtimeStats: () => ({ runMs: services.models.runMs, runs: services.models.runs }),
+    runtimeStats: () => ({ runMs: services.models.runMs, runs: services.models.runs, byModel: Object.fromEntries(services.models.runMsByModel) }),
     clearCache: () => engine.cache.clear(),
     close: () => services.models.close(),
   };

@@ -28,7 +28,7 @@ function metadata(workflow: unknown): Record<string, string> {
   return { workflow: JSON.stringify(wf), prompt: JSON.stringify(toComfyApi(wf)) };
 }
 
-/** zlib levels as ComfyUI's (4 for saved images, 1 for previews): most of the size for a fraction of the time. */
+/** zlib levels as ComfyUI's (4 for saved images, 1 for previews); with the encoder's run-length strategy they differ little. */
 const PNG_LEVEL = { output: 4, temp: 1 } as const;
 
 async function savePngs(images: Float32Tensor, prefix: string, ctx: NodeContext, where: 'output' | 'temp') {

@@ -2,16 +2,22 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
 /**
- * An 8-bit PNG encoder (PNG spec, https://www.w3.org/TR/png/): every row with filter 0 (none),
- * one IDAT chunk compressed by Node's zlib on the libuv thread pool, so the thread that saves an
- * image is not blocked while it compresses, and the JS heap sees one buffer instead of an
- * encoder's many (fast-png's pure-JS deflate took ~45 ms of a tiny run's engine thread for a
- * 512² image and drove a full garbage collection most runs).
+ * An 8-bit PNG encoder (PNG spec, https://www.w3.org/TR/png/), made for generated images at
+ * 1–4 megapixels, where compression is most of the time a save takes:
+ * - every row uses filter 1 (Sub: each byte minus the same channel of the pixel to its left).
+ *   On photographic and generated content this is what makes deflate's job easy;
+ * - deflate runs with zlib's run-length strategy (Z_RLE: matches at distance one pixel only),
+ *   which on Sub-filtered rows compresses about as well as level 4's full match search
+ *   (within a few per cent either way) at a quarter of its time on noisy images;
+ * - large images are compressed in bands on the libuv thread pool at once: each band is a raw
+ *   deflate stream ending on a byte boundary (a sync flush), the bands are concatenated, and the
+ *   zlib stream's Adler-32 is computed here while they compress (RFC 1950/1951). Bands do not
+ *   share history, which costs nothing with Z_RLE (it only looks one pixel back).
  *
  * Text chunks as Pillow (and so ComfyUI) writes them: tEXt when the text is Latin-1, else iTXt
  * with uncompressed UTF-8 (a prompt in Chinese or with an emoji).
  */
-const deflate = promisify(zlib.deflate);
+const deflateRaw = promisify(zlib.deflateRaw);
 
 export interface PngImage {
   width: number;
@@ -25,15 +31,17 @@ export interface PngImage {
 
 const SIGNATURE = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
 const COLOR_TYPE = { 1: 0, 3: 2, 4: 6 } as const;
+/** Rows of at least this many bytes in all go to several threads (below, one call is quicker). */
+const BAND_BYTES = 1 << 20;
 
+/** `level` is zlib's 1–9 (Z_RLE makes levels matter little; kept for the file header). */
 export async function encodePng(image: PngImage, level: number): Promise<Buffer> {
   const { width, height, channels, data } = image;
   const stride = width * channels;
   if (data.length !== stride * height) {
     throw new Error(`a ${width}×${height} image with ${channels} channels needs ${stride * height} bytes, got ${data.length}`);
   }
-  const rows = Buffer.alloc((stride + 1) * height); // each row: filter byte 0, then the samples
-  for (let y = 0; y < height; y++) rows.set(data.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
+  const rows = subFiltered(data, stride, height, channels);
   const header = Buffer.alloc(13);
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
@@ -42,9 +50,59 @@ export async function encodePng(image: PngImage, level: number): Promise<Buffer>
     SIGNATURE,
     chunk('IHDR', header),
     ...Object.entries(image.text ?? {}).map(([keyword, text]) => textChunk(keyword, text)),
-    chunk('IDAT', await deflate(rows, { level })),
+    chunk('IDAT', await zlibStream(rows, stride + 1, level)),
     chunk('IEND', Buffer.alloc(0)),
   ]);
+}
+
+/** Each row: filter byte 1, then every byte minus the byte `channels` to its left (mod 256). */
+function subFiltered(data: Uint8Array, stride: number, height: number, channels: number): Buffer {
+  const rows = Buffer.allocUnsafe((stride + 1) * height);
+  for (let y = 0; y < height; y++) {
+    const from = y * stride;
+    const to = y * (stride + 1);
+    rows[to] = 1;
+    for (let x = 0; x < channels; x++) rows[to + 1 + x] = data[from + x];
+    for (let x = channels; x < stride; x++) rows[to + 1 + x] = data[from + x] - data[from + x - channels];
+  }
+  return rows;
+}
+
+/** A zlib stream (RFC 1950) of `bytes`: header, raw deflate bands, Adler-32. */
+async function zlibStream(bytes: Buffer, rowBytes: number, level: number): Promise<Buffer> {
+  const bands = Math.max(1, Math.min(4, Math.floor(bytes.length / BAND_BYTES)));
+  const rowsPerBand = Math.ceil(bytes.length / rowBytes / bands);
+  const parts: Promise<Buffer>[] = [];
+  const options = { level, strategy: zlib.constants.Z_RLE };
+  for (let start = 0; start < bytes.length; start += rowsPerBand * rowBytes) {
+    const end = Math.min(bytes.length, start + rowsPerBand * rowBytes);
+    const last = end === bytes.length;
+    parts.push(deflateRaw(bytes.subarray(start, end), { ...options, finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH }));
+  }
+  const check = Buffer.alloc(4);
+  check.writeUInt32BE(adler32(bytes), 0); // while the bands compress on the thread pool
+  // CMF 0x78: deflate with a 32 KiB window; FLG: the level class (RFC 1950 FLEVEL) and the check bits.
+  const flevel = level < 2 ? 0 : level < 6 ? 1 : level === 6 ? 2 : 3;
+  const cmf = 0x78;
+  let flg = flevel << 6;
+  flg += 31 - ((cmf * 256 + flg) % 31);
+  return Buffer.concat([Buffer.from([cmf, flg]), ...(await Promise.all(parts)), check]);
+}
+
+/** RFC 1950's Adler-32, reduced every 5552 bytes as zlib does (the sums stay below 2^32: small integers for V8). */
+export function adler32(data: Uint8Array): number {
+  let a = 1;
+  let b = 0;
+  for (let i = 0; i < data.length;) {
+    const end = Math.min(data.length, i + 5552);
+    for (; i < end; i++) {
+      a += data[i];
+      b += a;
+    }
+    a %= 65521;
+    b %= 65521;
+  }
+  return ((b << 16) | a) >>> 0;
 }
 
 const isLatin1 = (text: string) => /^[\u0000-\u00ff]*$/.test(text);

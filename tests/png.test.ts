@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { decode } from 'fast-png';
-import { encodePng, tableCrc32 } from '../nodes/png.ts';
+import { adler32, encodePng, tableCrc32 } from '../nodes/png.ts';
 import { workflowFromPng } from '../engine/workflow-png.ts';
 
 const pixels = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 37 + (i >> 7)) & 0xff);
@@ -27,6 +27,27 @@ describe('encodePng', () => {
     assert.ok(png.includes(Buffer.from('iTXtworkflow\0\0\0\0\0')), 'an uncompressed iTXt chunk');
     assert.deepEqual(workflowFromPng(png), wide, 'the editor reads it back');
     assert.deepEqual(Array.from(decode(png).data), Array.from(data));
+  });
+
+  it('compresses a large image in bands into one valid zlib stream (inflate checks the Adler-32)', async () => {
+    const [width, height] = [1024, 1000]; // 3 MB of rows: several bands
+    let state = 7;
+    const data = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i % 3072) / 12 + ((state = (state * 1103515245 + 12345) >>> 0) >>> 30));
+    const png = await encodePng({ width, height, channels: 3, data }, 4);
+    assert.deepEqual(Array.from(decode(png).data), Array.from(data));
+    // The IDAT chunk alone, through zlib, which rejects a wrong header or check value.
+    const at = png.indexOf('IDAT');
+    const idat = png.subarray(at + 4, at + 4 + png.readUInt32BE(at - 4));
+    const rows = zlib.inflateSync(idat);
+    assert.equal(rows.length, (width * 3 + 1) * height);
+    assert.ok(idat.length < data.length * 0.5, `Sub-filtered smooth rows compress (${idat.length} bytes)`);
+  });
+
+  it('computes Adler-32 as zlib does', () => {
+    assert.equal(adler32(Buffer.from('Wikipedia')), 0x11e60398);
+    const long = pixels(100_000).map((v) => 255 - (v & 1)); // near-maximal bytes: the sums must be reduced in time
+    const viaZlib = zlib.deflateSync(long, { level: 0 });
+    assert.equal(adler32(long), viaZlib.readUInt32BE(viaZlib.length - 4));
   });
 
   it('checks the pixel count', async () => {

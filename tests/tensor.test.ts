@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { asFloat32, castTo, float32, fromHalfBits, tensor, toHalfBits } from '../engine/tensor.ts';
+import { asFloat32, castTo, float32, floatsToHalves, fromHalfBits, halvesToFloats, tensor, toHalfBits } from '../engine/tensor.ts';
 import { parseNpy, parseSafetensors, serializeNpy, serializeSafetensors } from '../engine/tensor-files.ts';
 
 describe('tensors', () => {
@@ -20,6 +20,25 @@ describe('tensors', () => {
     assert.equal(toHalfBits(-3.14159), 49736);
     for (const v of [0, -0.5, 1, 2.5, 1024, -65504, 2 ** -24]) assert.equal(fromHalfBits(toHalfBits(v)), v);
     assert.ok(Number.isNaN(fromHalfBits(toHalfBits(NaN))));
+  });
+
+  it('converts arrays to and from half bits exactly as the per-value functions do', () => {
+    // Every float32 bit pattern whose half result is subnormal, normal near the boundaries, or
+    // overflows, plus a stride through all the others (both signs, NaN and ±inf among them).
+    const ranges: [number, number, number][] = [[0x33000000, 0x38a00000, 1], [0x477fe000, 0x47802000, 1], [0, 2 ** 32, 4099]];
+    for (const [lo, hi, step] of ranges) {
+      const bits = Uint32Array.from({ length: Math.ceil((hi - lo) / step) }, (_, i) => lo + i * step);
+      for (const sign of [0, 0x80000000]) {
+        const values = new Float32Array(bits.map((b) => (b | sign) >>> 0).buffer);
+        const halves = floatsToHalves(values, new Uint16Array(values.length));
+        for (let i = 0; i < values.length; i++) {
+          if (halves[i] !== toHalfBits(values[i])) assert.fail(`0x${((bits[i] | sign) >>> 0).toString(16)}: ${halves[i]} vs ${toHalfBits(values[i])}`);
+        }
+      }
+    }
+    const all = Uint16Array.from({ length: 65536 }, (_, h) => h);
+    const floats = halvesToFloats(all, new Float32Array(65536));
+    for (let h = 0; h < 65536; h++) assert.ok(Object.is(floats[h], fromHalfBits(h)) || (Number.isNaN(floats[h]) && Number.isNaN(fromHalfBits(h))), `half ${h}`);
   });
 
   it('casts to the dtype a model input declares', () => {

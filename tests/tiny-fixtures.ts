@@ -17,7 +17,7 @@ const builderHash = createHash('sha1')
  * (deterministic from the seed and the builders' source, so a folder made earlier is reused).
  */
 export async function tinyModels(opts: TinyModelOptions): Promise<string> {
-  const name = ['tiny', opts.layout, opts.seed ?? 42, opts.fp16 ? 'fp16' : 'fp32', opts.textEncoder === false ? 'notext' : 'text', opts.maskDtype ?? 'default'].join('-');
+  const name = [opts.shapes === 'real' ? 'realsize' : 'tiny', opts.layout, opts.seed ?? 42, opts.fp16 ? 'fp16' : 'fp32', opts.textEncoder === false ? 'notext' : 'text', opts.maskDtype ?? 'default'].join('-');
   const root = path.join(os.tmpdir(), `sanagraph-test-models-${builderHash}`);
   const dir = path.join(root, name);
   if (existsSync(dir)) return dir;

@@ -29,8 +29,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   buildTextEncoder, buildTokenizerJson, buildTransformer, buildVaeDecoder, buildVaeEncoderStub,
-  SPECIAL_TOKENS, TINY_COMPLEX_HUMAN_INSTRUCTION, TINY_TEXT_ENCODER, TINY_TRANSFORMER, TINY_VAE,
-  tinyTextEncoderVocabSize, type Layout, type MaskDType,
+  REALSIZE_TRANSFORMER, REALSIZE_VAE, SPECIAL_TOKENS, TINY_COMPLEX_HUMAN_INSTRUCTION, TINY_TEXT_ENCODER, TINY_TRANSFORMER, TINY_VAE,
+  tinyTextEncoderVocabSize, type Layout, type MaskDType, type TransformerConfig, type VaeConfig,
 } from './onnx/sana-tiny.ts';
 
 export interface TinyModelOptions {
@@ -42,6 +42,12 @@ export interface TinyModelOptions {
   textEncoder?: boolean;
   /** Dtype of the transformer's encoder_attention_mask: optimum → 'int64', sanagraph → 'float'. */
   maskDtype?: MaskDType;
+  /**
+   * `real`: Sana-1600M's model inputs and outputs with a cheap body (REALSIZE_TRANSFORMER,
+   * REALSIZE_VAE), for benchmarks at the real shapes; with `fp16` the decoder is fp16 too, as in
+   * an fp16 optimum export. No text encoder: the conditioning comes from a file.
+   */
+  shapes?: 'tiny' | 'real';
 }
 
 export interface TinyModelSummary {
@@ -61,7 +67,10 @@ const subSeed = (seed: number, k: number) => (seed + k * 1_000_003) >>> 0;
 
 export async function makeTinyModels(outDir: string, opts: TinyModelOptions): Promise<TinyModelSummary> {
   const seed = opts.seed ?? DEFAULT_SEED;
-  const withText = opts.textEncoder ?? true;
+  const real = opts.shapes === 'real';
+  const withText = !real && (opts.textEncoder ?? true);
+  const dit = real ? REALSIZE_TRANSFORMER : TINY_TRANSFORMER;
+  const dcae = real ? REALSIZE_VAE : TINY_VAE;
   const files: Record<string, number> = {};
   const put = async (rel: string, data: Uint8Array | string) => {
     const file = path.join(outDir, rel);
@@ -72,15 +81,15 @@ export async function makeTinyModels(outDir: string, opts: TinyModelOptions): Pr
 
   const layout = opts.layout;
   const models = {
-    transformer: buildTransformer({ seed: subSeed(seed, 0), layout, dtype: opts.fp16 ? 'float16' : 'float32', maskDtype: opts.maskDtype }),
-    vae: buildVaeDecoder({ seed: subSeed(seed, 1), layout }),
+    transformer: buildTransformer({ seed: subSeed(seed, 0), layout, dtype: opts.fp16 ? 'float16' : 'float32', maskDtype: opts.maskDtype, config: dit }),
+    vae: buildVaeDecoder({ seed: subSeed(seed, 1), layout, dtype: real && opts.fp16 ? 'float16' : 'float32', config: dcae }),
     text: withText ? buildTextEncoder({ seed: subSeed(seed, 2), layout, vocabSize: tinyTextEncoderVocabSize() }) : null,
   };
   const tokenizerJson = JSON.stringify(buildTokenizerJson(), null, 2) + '\n';
   const tokenizerConfig = pyJson(tokenizerConfigJson()) + '\n';
 
   if (layout === 'sanagraph') {
-    await put('pipeline.json', JSON.stringify(pipelineJson(withText), null, 2) + '\n');
+    await put('pipeline.json', JSON.stringify(pipelineJson(withText, dit), null, 2) + '\n');
     await put('transformer.onnx', models.transformer);
     await put('vae_decoder.onnx', models.vae);
     if (models.text) {
@@ -98,11 +107,11 @@ export async function makeTinyModels(outDir: string, opts: TinyModelOptions): Pr
       await put('tokenizer/tokenizer.json', tokenizerJson);
       await put('tokenizer/tokenizer_config.json', tokenizerConfig);
     }
-    await put('transformer/config.json', pyJson(transformerConfigJson()) + '\n');
+    await put('transformer/config.json', pyJson(transformerConfigJson(dit, real ? 32 : 4)) + '\n');
     await put('transformer/model.onnx', models.transformer);
-    await put('vae_decoder/config.json', pyJson(vaeConfigJson()) + '\n');
+    await put('vae_decoder/config.json', pyJson(vaeConfigJson(dcae)) + '\n');
     await put('vae_decoder/model.onnx', models.vae);
-    await put('vae_encoder/config.json', pyJson(vaeConfigJson()) + '\n');
+    await put('vae_encoder/config.json', pyJson(vaeConfigJson(dcae)) + '\n');
     await put('vae_encoder/model.onnx', buildVaeEncoderStub({ seed: subSeed(seed, 3) }));
   }
   return { outDir, layout, files };
@@ -111,11 +120,11 @@ export async function makeTinyModels(outDir: string, opts: TinyModelOptions): Pr
 // ---------------------------------------------------------------------------------------------
 // sanagraph layout
 
-function pipelineJson(withText: boolean): Record<string, unknown> {
+function pipelineJson(withText: boolean, dit: TransformerConfig): Record<string, unknown> {
   return {
     format: 'sanagraph/pipeline@1',
     name: 'tiny-random',
-    transformer: { onnx: 'transformer.onnx', latentChannels: TINY_TRANSFORMER.inChannels, timestepScale: 1.0 },
+    transformer: { onnx: 'transformer.onnx', latentChannels: dit.inChannels, timestepScale: 1.0 },
     vae: { onnx: 'vae_decoder.onnx', scalingFactor: SCALING_FACTOR, spatialCompression: 32 },
     textEncoder: withText
       ? {
@@ -184,8 +193,7 @@ function schedulerConfigJson(): PyObject {
 }
 
 /** SanaTransformer2DModel config; sample_size = image size / 32 (Sana_600M_512px: 16; ours 128 px → 4). */
-function transformerConfigJson(): PyObject {
-  const c = TINY_TRANSFORMER;
+function transformerConfigJson(c: TransformerConfig, sampleSize: number): PyObject {
   return {
     _class_name: 'SanaTransformer2DModel',
     _diffusers_version: DIFFUSERS_VERSION,
@@ -209,7 +217,7 @@ function transformerConfigJson(): PyObject {
     out_channels: c.outChannels,
     patch_size: 1,
     qk_norm: null,
-    sample_size: 4,
+    sample_size: sampleSize,
     timestep_scale: pyFloat(1),
   };
 }
@@ -218,8 +226,8 @@ function transformerConfigJson(): PyObject {
  * AutoencoderDC config (shared by vae_encoder/ and vae_decoder/, as optimum deep-copies the
  * same VAE). Block lists run from full resolution to the latent; their length − 1 = log2(32).
  */
-function vaeConfigJson(): PyObject {
-  const widths = [...TINY_VAE.widths].reverse();
+function vaeConfigJson(vae: VaeConfig): PyObject {
+  const widths = [...vae.widths].reverse();
   const n = widths.length;
   const empty = () => Array.from({ length: n }, () => [] as number[]);
   return {
@@ -242,7 +250,7 @@ function vaeConfigJson(): PyObject {
     encoder_out_shortcut: false,
     encoder_qkv_multiscales: empty(),
     in_channels: 3,
-    latent_channels: TINY_VAE.latentChannels,
+    latent_channels: vae.latentChannels,
     scaling_factor: SCALING_FACTOR,
     upsample_block_type: 'pixel_shuffle',
   };

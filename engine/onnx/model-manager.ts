@@ -69,6 +69,8 @@ export class ModelManager {
   /** Total milliseconds spent inside ONNX Runtime's `run` (for overhead measurements). */
   runMs = 0;
   runs = 0;
+  /** The same per model file (as loaded), so a measurement can tell the models apart. */
+  readonly runMsByModel = new Map<string, number>();
 
   constructor(private readonly options: ModelManagerOptions) {}
 
@@ -154,7 +156,8 @@ export class ModelManager {
         continue;
       }
       try {
-        const info = await this.call<SessionInfo>({ op: 'create', session: key, path, provider, threads: this.options.threads });
+        const { repaired, ...info } = await this.call<SessionInfo>({ op: 'create', session: key, path, provider, threads: this.options.threads });
+        if (repaired) this.options.logger.info(repaired);
         const model: LoadedModel = { ...info, key, path, device, bytes };
         this.models.set(key, model);
         return model;
@@ -206,7 +209,13 @@ export class ModelManager {
     this.busy.set(key, (this.busy.get(key) ?? 0) + 1);
     const idle = () => this.busy.set(key, this.busy.get(key)! - 1);
     return this.call<RunResult>({ op: 'run', session: key, feeds }).then(
-      (result) => { idle(); this.runMs += result.runMs; this.runs++; return result; },
+      (result) => {
+        idle();
+        this.runMs += result.runMs;
+        this.runs++;
+        this.runMsByModel.set(model.path, (this.runMsByModel.get(model.path) ?? 0) + result.runMs);
+        return result;
+      },
       (e: unknown) => { idle(); throw e; },
     );
   }

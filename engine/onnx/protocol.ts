@@ -15,6 +15,8 @@ export interface SessionInfo {
   outputs: TensorInfo[];
   /** The execution provider the session runs on. */
   provider: string;
+  /** What was repaired in the model file to load it (model-repair.ts), for the manager to log. */
+  repaired?: string;
 }
 
 export interface CreateRequest {

@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { asFloat32, castTo, sameDims, tensor, type DType, type Tensor, type TensorData } from '../tensor.ts';
+import { createSession, prepareModel } from './model-repair.ts';
 import type { Request, RunResult, SessionInfo, TensorInfo } from './protocol.ts';
 
 /**
@@ -52,7 +53,8 @@ export class SessionStore {
   private readonly sessions = new Map<string, ort.InferenceSession>();
 
   async create(req: Extract<Request, { op: 'create' }>): Promise<SessionInfo> {
-    const session = await ort.InferenceSession.create(req.path, {
+    const model = prepareModel(req.path); // the path, or a repaired copy of an export ORT would refuse
+    const session = await createSession(model, {
       executionProviders: [req.provider],
       graphOptimizationLevel: 'all',
       logSeverityLevel: 4,
@@ -65,7 +67,7 @@ export class SessionStore {
     });
     await this.sessions.get(req.session)?.release();
     this.sessions.set(req.session, session);
-    return { inputs: info(session.inputMetadata), outputs: info(session.outputMetadata), provider: req.provider };
+    return { inputs: info(session.inputMetadata), outputs: info(session.outputMetadata), provider: req.provider, ...(model.repaired ? { repaired: model.repaired } : {}) };
   }
 
   /** A promise chain, not an async function: see ModelManager.run. Never throws: it rejects. */

@@ -100,6 +100,15 @@ export interface VaeConfig {
 
 export const TINY_VAE: VaeConfig = { latentChannels: 32, widths: [16, 16, 16, 16, 8, 8] };
 
+/**
+ * Real-size I/O with a cheap body, for benchmarks of everything around the model calls: the
+ * transformer takes exactly Sana-1600M's inputs (32 latent channels, caption width 2304; the
+ * text length comes from the conditioning, 300 in diffusers) and projects them into one narrow
+ * block; the decoder maps DC-AE's 32 latent channels to RGB at 32× through narrow stages.
+ */
+export const REALSIZE_TRANSFORMER: TransformerConfig = { ...TINY_TRANSFORMER, captionChannels: 2304, numLayers: 1 };
+export const REALSIZE_VAE: VaeConfig = { latentChannels: 32, widths: [8, 8, 4, 4, 4, 4] };
+
 export interface TextEncoderConfig {
   vocabSize: number;
   hiddenSize: number;
