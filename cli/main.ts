@@ -197,6 +197,14 @@ async function nodesCommand(opts: { customNodes?: string[]; json?: boolean }): P
   return 0;
 }
 
+/** Exit status 0 when the CPU works: a missing GPU is reported, not a failure. */
+async function doctorCommand(opts: { json?: boolean; timeout: number }): Promise<number> {
+  const { formatReport, runDoctor } = await import('../engine/onnx/doctor.ts'); // only this command needs it
+  const report = await runDoctor({ timeoutMs: opts.timeout * 1000 });
+  console.log(opts.json ? JSON.stringify(report, null, 2) : formatReport(report));
+  return report.providers.find((p) => p.device === 'cpu')?.works ? 0 : 1;
+}
+
 export function buildProgram(): Command {
   const program = new Command('sanagraph')
     .description('Node-graph workflows for Sana text-to-image models')
@@ -233,6 +241,12 @@ export function buildProgram(): Command {
     .option(...customNodes)
     .option('--json', 'print as JSON')
     .action(async (opts) => { process.exitCode = await nodesCommand(opts); });
+
+  program.command('doctor')
+    .description('check which devices (cpu, webgpu, cuda) can run models here, and why the others cannot')
+    .option('--json', 'print the report as JSON')
+    .option('--timeout <seconds>', 'how long each device may take to load and run a tiny test model', (v) => parsePositive(v), 60)
+    .action(async (opts) => { process.exitCode = await doctorCommand(opts); });
 
   engineOptions(program.command('serve'))
     .description('start the HTTP/WebSocket server: ComfyUI-compatible API, queue and history (docs/server.md)')

@@ -6,8 +6,8 @@ import * as ort from 'onnxruntime-node';
 import { DeviceUnavailableError, ModelLoadError, ModelManager } from '../engine/onnx/model-manager.ts';
 import { prepareModel } from '../engine/onnx/model-repair.ts';
 import { float32, tensor, type Tensor } from '../engine/tensor.ts';
-import { GraphBuilder } from '../tools/onnx/graph.ts';
-import { DataType, encodeModel, ProtoWriter, type ModelProto } from '../tools/onnx/protobuf.ts';
+import { GraphBuilder } from '../engine/onnx/graph-builder.ts';
+import { DataType, encodeModel, ProtoWriter, type ModelProto } from '../engine/onnx/protobuf-writer.ts';
 import { tempDir } from './helpers.ts';
 
 function logger() {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { serializeSafetensors } from '../engine/tensor-files.ts';
 import { float32 } from '../engine/tensor.ts';
-import { GraphBuilder } from '../tools/onnx/graph.ts';
+import { GraphBuilder } from '../engine/onnx/graph-builder.ts';
 import { tempDir } from './helpers.ts';
 import { pipelineEngine, tinyModels, tinyWorkflow } from './tiny-fixtures.ts';
 
@@ -123,7 +123,7 @@ describe('bad model folders and inputs get clear errors', () => {
   });
 
   it('cuda asked for where it is not installed: an error, not a fallback', async () => {
-    await expectError(await tinyModels({ layout: 'sanagraph' }), 'LoadPipeline', 'device', /device "cuda" is unavailable: .*ONNXRUNTIME_NODE_INSTALL=cuda12/, { 1: { device: 'cuda' } });
+    await expectError(await tinyModels({ layout: 'sanagraph' }), 'LoadPipeline', 'device', /device "cuda" is unavailable: .*npm run setup:cuda.*sanagraph doctor/, { 1: { device: 'cuda' } });
   });
 
   it('webgpu asked for where no adapter exists: an error; auto falls back to the CPU and says so', async () => {

@@ -9,7 +9,7 @@ import { quietLogger, tempDir } from './helpers.ts';
 
 /** Changes whenever the model builders change, so stale generated folders are never reused. */
 const builderHash = createHash('sha1')
-  .update(['tools/make-tiny-models.ts', ...readdirSync('tools/onnx').map((f) => `tools/onnx/${f}`)].map((f) => readFileSync(f, 'utf8')).join('\0'))
+  .update(['tools/make-tiny-models.ts', 'engine/onnx/graph-builder.ts', 'engine/onnx/protobuf-writer.ts', ...readdirSync('tools/onnx').map((f) => `tools/onnx/${f}`)].map((f) => readFileSync(f, 'utf8')).join('\0'))
   .digest('hex').slice(0, 12);
 
 /**

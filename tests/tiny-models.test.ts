@@ -8,8 +8,8 @@ import * as ort from 'onnxruntime-node';
 import { makeTinyModels, type TinyModelOptions } from '../tools/make-tiny-models.ts';
 import { fromHalfBits as f16BitsToF32, toHalfBits as f32ToF16Bits } from '../engine/tensor.ts';
 import { DIFFUSERS_COMPLEX_HUMAN_INSTRUCTION } from '../nodes/pipeline-folder.ts';
-import { fromF16Array, mulberry32, toF16Array } from '../tools/onnx/graph.ts';
-import { encodeModel } from '../tools/onnx/protobuf.ts';
+import { fromF16Array, mulberry32, toF16Array } from '../engine/onnx/graph-builder.ts';
+import { encodeModel } from '../engine/onnx/protobuf-writer.ts';
 import {
   TEST_PROMPT, tinyTextEncoderVocabSize, type Layout,
 } from '../tools/onnx/sana-tiny.ts';

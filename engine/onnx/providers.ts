@@ -50,7 +50,7 @@ export function noteFallback(provider: string, reason: string, logger: Logger): 
 
 export function explainUnavailable(provider: string, reason: string): string {
   const hint: Record<string, string> = {
-    cuda: 'onnxruntime-node ships without the CUDA provider: reinstall it with ONNXRUNTIME_NODE_INSTALL=cuda12 (needs CUDA 12 and cuDNN 9), or use device "auto"',
+    cuda: "install onnxruntime-node's CUDA 12 build with `npm run setup:cuda` (needs CUDA 12 and cuDNN 9; `npx sanagraph doctor` says what is missing), or use device \"auto\"",
     webgpu: 'no usable WebGPU adapter (a GPU with a Vulkan driver on Linux); use device "auto" or "cpu"',
   };
   return `device "${provider}" is unavailable: ${firstLine(reason)}${hint[provider] ? `. ${hint[provider]}` : ''}`;

@@ -13,8 +13,8 @@
  *    causal attention already makes the output position-dependent.
  * Weights are seeded uniform draws, so outputs are meaningless but deterministic.
  */
-import { GraphBuilder, type ElemType, type FloatType } from './graph.ts';
-import type { Dim } from './protobuf.ts';
+import { GraphBuilder, type ElemType, type FloatType } from '../../engine/onnx/graph-builder.ts';
+import type { Dim } from '../../engine/onnx/protobuf-writer.ts';
 import { DIFFUSERS_COMPLEX_HUMAN_INSTRUCTION } from '../../nodes/pipeline-folder.ts';
 
 export type Layout = 'sanagraph' | 'optimum';

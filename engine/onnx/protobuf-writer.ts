@@ -1,5 +1,5 @@
 /**
- * A tiny, zero-dependency protobuf *writer* for the subset of ONNX we author in tests.
+ * A tiny, zero-dependency protobuf *writer* for the subset of ONNX we author: test models and the small graphs the engine runs beside a model (device-resident sampling steps).
  *
  * Field numbers are those of upstream `onnx/onnx.proto3` (checked against onnx/onnx):
  *   ModelProto:        ir_version=1 producer_name=2 producer_version=3 doc_string=6 graph=7

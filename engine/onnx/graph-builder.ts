@@ -9,8 +9,8 @@ import {
   DataType, encodeModel,
   type AttributeProto, type AttributeValue, type DataTypeCode, type Dim, type ModelProto,
   type NodeProto, type TensorProto, type ValueInfoProto,
-} from './protobuf.ts';
-import { fromHalfBits as f16BitsToF32, toHalfBits as f32ToF16Bits } from '../../engine/tensor.ts';
+} from './protobuf-writer.ts';
+import { fromHalfBits as f16BitsToF32, toHalfBits as f32ToF16Bits } from '../tensor.ts';
 
 export type FloatType = 'float32' | 'float16';
 export type ElemType = FloatType | 'int64' | 'int32' | 'bool';
