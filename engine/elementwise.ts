@@ -186,6 +186,12 @@ class Emitter {
 type Vars<N extends string> = { readonly [K in N]: Expr };
 
 export interface ElementwiseKernel {
+  readonly name: string;
+  /** Names of the array inputs and the scalars, in the order `run` takes them. */
+  readonly inputs: readonly string[];
+  readonly scalars: readonly string[];
+  /** The expression of each output over `Expr('input', i)` and `Expr('scalar', j)` (for other backends: onnx/elementwise-graph.ts). */
+  readonly outputs: readonly Expr[];
   /** Applies the kernel to inputs of equal length; returns new arrays (from `newArray`), one per output. */
   run(inputs: readonly Float32Array[], scalars?: readonly number[]): Float32Array[];
 }
@@ -229,6 +235,10 @@ export function elementwise<I extends string, S extends string = never>(
   // two model calls, with the caches cold: fewer allocations and closures are measurably cheaper.
   const args: number[] = new Array(nIn + nOut + 1 + scalars.length).fill(0);
   return {
+    name: spec.name,
+    inputs: spec.inputs,
+    scalars,
+    outputs,
     run(inputs, scalarValues = []) {
       if (inputs.length !== nIn || scalarValues.length !== scalars.length) {
         throw new Error(`${spec.name} takes ${nIn} arrays and ${scalars.length} scalars, got ${inputs.length} and ${scalarValues.length}`);

@@ -30,7 +30,7 @@ export function checkConditioning(model: SanaModel, cond: Conditioning, input = 
  * run, and a tensor seen before is passed to ONNX Runtime without being converted again.
  */
 const timesteps = new Map<string, Float32Tensor>();
-function timestepTensor(batch: number, t: number): Float32Tensor {
+export function timestepTensor(batch: number, t: number): Float32Tensor {
   const key = `${batch}:${t}`;
   let tensor = timesteps.get(key);
   if (!tensor) {

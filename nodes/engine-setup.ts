@@ -42,7 +42,10 @@ export async function createEngine(opts: EngineSetupOptions = {}, logger?: Logge
   const commands = {
     free: () => services.models.free(),
     models: () => services.models.loaded().map(({ path, device, provider, bytes }) => ({ path, device, provider, bytes })),
-    runtimeStats: () => ({ runMs: services.models.runMs, runs: services.models.runs, byModel: Object.fromEntries(services.models.runMsByModel) }),
+    runtimeStats: () => ({
+      runMs: services.models.runMs, runs: services.models.runs, byModel: Object.fromEntries(services.models.runMsByModel),
+      transfers: services.models.transfers(),
+    }),
     clearCache: () => engine.cache.clear(),
     close: () => services.models.close(),
   };

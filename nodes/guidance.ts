@@ -11,7 +11,7 @@ import { LATENT } from './types.ts';
  * ConcatConditioning(negative, positive): [uncond; cond], split as diffusers' `noise_pred.chunk(2)`.
  * The Sampler links it that way, one node less per step than splitting the batch first.
  */
-const guidanceKernel = elementwise({ name: 'Guidance', inputs: ['cond', 'uncond'], scalars: ['scale'] },
+export const guidanceKernel = elementwise({ name: 'Guidance', inputs: ['cond', 'uncond'], scalars: ['scale'] },
   ({ cond, uncond, scale }) => [add(uncond, mul(scale, sub(cond, uncond)))]);
 
 export const Guidance = defineNode({

@@ -39,11 +39,13 @@ function handle(services: NodeServices, session: LoadedModel): ModelHandle {
     device: session.device,
     session,
     run: (feeds) => services.models.run(session, feeds).then((result) => result.outputs),
+    resident: services.models.device(session),
   };
 }
 
 async function loadTransformer(services: NodeServices, spec: PipelineSpec, device: Device): Promise<SanaModel> {
-  const session = await services.models.load(spec.transformer.onnx, device);
+  // Its outputs stay on the device where they can: the Sampler then keeps its loop there.
+  const session = await services.models.load(spec.transformer.onnx, device, { outputs: 'device' });
   const file = spec.transformer.onnx;
   const hidden = port(session.inputs, ['hidden_states', 'sample'], 4, 'latent input', file);
   const encoder = port(session.inputs, ['encoder_hidden_states'], 3, 'text embeddings input', file);

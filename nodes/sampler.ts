@@ -1,5 +1,6 @@
 import { choice, defineNode, float, InputError, int, optional, socket, type Float32Tensor } from '../engine/index.ts';
 import { float32, sameDims, shapeText } from '../engine/tensor.ts';
+import { sampleOnDevice } from './device-sampler.ts';
 import { checkConditioning, checkLatent } from './dit-step.ts';
 import { makeSchedule, SCHEDULERS, schedulerStep, type Schedule, type SchedulerName } from './schedules.ts';
 import { concatBatch, splitBatch } from './tensor-ops.ts';
@@ -16,6 +17,9 @@ import { CONDITIONING, LATENT, SANA_MODEL, type Conditioning } from './types.ts'
  * The expansion is transient (SubgraphOptions.transient): once the Sampler has its result the steps
  * leave the cache and their arrays serve the next run; a failed or interrupted run keeps its
  * finished steps, so it resumes.
+ *
+ * A transformer whose outputs stay on the device (webgpu, sessions in the engine's thread) runs
+ * the same steps as one loop there instead (device-sampler.ts): no copies per step.
  */
 
 const schedulerInput = () => choice(SCHEDULERS, { default: 'flow_dpmpp_2m' });
@@ -113,7 +117,15 @@ export const Sampler = defineNode({
       throw new InputError('negative', `guidance_scale ${guidance_scale} > 1 needs a negative conditioning (diffusers encodes "" without the instruction)`);
     }
     if (guided) checkConditioning(model, negative!, 'negative');
-    const { timesteps } = scheduleFor(scheduler as SchedulerName, steps, flow_shift);
+    const schedule = scheduleFor(scheduler as SchedulerName, steps, flow_shift);
+    const runner = model.model.resident;
+    if (runner) {
+      return sampleOnDevice({
+        model, runner, positive, negative: guided ? negative : undefined, latent, schedule,
+        scheduler: scheduler as SchedulerName, guidanceScale: guidance_scale, ctx,
+      }).then((x): [Float32Tensor] => [x]);
+    }
+    const { timesteps } = schedule;
 
     // Transient: once the Sampler has its result, the steps' arrays serve the next run's steps.
     const g = ctx.subgraph({ transient: true });

@@ -18,7 +18,7 @@
 //     product/sum is rounded to float32 here, in the same order.
 // The Euler construction-time shift is float32 (torch), the set_timesteps shift is float64 (numpy) — see below.
 
-import { add, elementwise, mul, sub, type Expr } from '../engine/elementwise.ts';
+import { add, elementwise, mul, sub, type ElementwiseKernel, type Expr } from '../engine/elementwise.ts';
 
 const f32 = Math.fround;
 
@@ -129,15 +129,10 @@ const x0Of = (x: Expr, v: Expr, sigma: Expr): Expr => sub(x, mul(sigma, v));
 const eulerKernel = elementwise({ name: 'eulerStep', inputs: ['x', 'v'], scalars: ['dt', 'sigma'] },
   ({ x, v, dt, sigma }) => [add(x, mul(dt, v)), x0Of(x, v, sigma)]);
 
-/**
+/*
  * One flow Euler step (FlowMatchEulerDiscreteScheduler.step, stochastic_sampling=False), float32:
- *   dt = σ_next − σ;   x_next = x + dt · v
+ *   dt = σ_next − σ;   x_next = x + dt · v      (scalars dt, σ: solverUpdate)
  */
-function eulerStep(sample: Float32Array, velocity: Float32Array, sigma: number, sigmaNext: number): { prev: Float32Array; x0: Float32Array } {
-  checkSameLength(sample, velocity, 'eulerStep velocity');
-  const [prev, x0] = eulerKernel.run([sample, velocity], [f32(f32(sigmaNext) - f32(sigma)), sigma]);
-  return { prev, x0 };
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // DPM-Solver++(2M), flow sigmas. With flow sigmas, _sigma_to_alpha_sigma_t gives α_t = 1 − σ, σ_t = σ, and
@@ -220,29 +215,35 @@ function checkStepIndex(stepIndex: number, sigmas: readonly number[]): number {
 }
 
 /**
- * One DPM-Solver++(2M) step from sigmas[stepIndex] to sigmas[stepIndex + 1] (DPMSolverMultistepScheduler.step):
- * the x0 prediction, then a first- or second-order update (dpmSolverOrder). `prevX0` is the previous step's x0.
+ * What one scheduler step computes, apart from the arrays: the kernel (inputs x, v and, for
+ * DPM-Solver++'s second order, m1 = the previous x0), its scalars for this step, and which of its
+ * outputs are the next sample and the x0 prediction. The host runs the kernel in WebAssembly
+ * (schedulerStep); a device loop runs the same expressions as an ONNX graph (device-sampler.ts).
  */
-export function dpmSolverStep(
-  sample: Float32Array,
-  velocity: Float32Array,
-  prevX0: Float32Array | null | undefined,
-  stepIndex: number,
-  sigmas: readonly number[],
-): DpmStepResult {
+export interface SolverUpdate {
+  readonly kernel: ElementwiseKernel;
+  readonly scalars: readonly number[];
+  readonly prev: number;
+  readonly x0: number;
+  /** The kernel reads the previous step's x0 (input m1). */
+  readonly usesPrevX0: boolean;
+  /** DPM-Solver++'s order (Euler: 1). */
+  readonly order: 1 | 2;
+}
+
+export function solverUpdate(name: SchedulerName, stepIndex: number, sigmas: readonly number[], hasPrevX0: boolean): SolverUpdate {
   const steps = checkStepIndex(stepIndex, sigmas);
-  checkSameLength(sample, velocity, 'dpmSolverStep velocity');
   const sigma = sigmas[stepIndex];
-  const order = dpmSolverOrder(stepIndex, steps, prevX0 != null && stepIndex > 0);
-  if (order === 1) {
-    const { a, b } = dpmFirstOrderCoefficients(sigma, sigmas[stepIndex + 1]);
-    const [x0, prev] = dpmFirstOrderKernel.run([sample, velocity], [sigma, a, b]);
-    return { prev, x0, order };
+  if (name === 'flow_euler') {
+    return { kernel: eulerKernel, scalars: [f32(f32(sigmas[stepIndex + 1]) - f32(sigma)), sigma], prev: 0, x0: 1, usesPrevX0: false, order: 1 };
   }
-  checkSameLength(sample, prevX0!, 'dpmSolverStep prevX0');
+  if (name !== 'flow_dpmpp_2m') throw new RangeError(`unknown scheduler '${String(name)}'; expected one of ${SCHEDULERS.join(', ')}`);
+  if (dpmSolverOrder(stepIndex, steps, hasPrevX0 && stepIndex > 0) === 1) {
+    const { a, b } = dpmFirstOrderCoefficients(sigma, sigmas[stepIndex + 1]);
+    return { kernel: dpmFirstOrderKernel, scalars: [sigma, a, b], prev: 1, x0: 0, usesPrevX0: false, order: 1 };
+  }
   const { a, b, invR0, halfB } = dpmSecondOrderCoefficients(sigmas[stepIndex - 1], sigma, sigmas[stepIndex + 1]);
-  const [x0, prev] = dpmSecondOrderKernel.run([sample, velocity, prevX0!], [sigma, a, b, invR0, halfB]);
-  return { prev, x0, order };
+  return { kernel: dpmSecondOrderKernel, scalars: [sigma, a, b, invR0, halfB], prev: 1, x0: 0, usesPrevX0: true, order: 2 };
 }
 
 /**
@@ -256,14 +257,24 @@ export function schedulerStep(
   prevX0: Float32Array | null | undefined,
   stepIndex: number,
   sigmas: readonly number[],
-): { prev: Float32Array; x0: Float32Array } {
-  if (name === 'flow_dpmpp_2m') {
-    const { prev, x0 } = dpmSolverStep(sample, velocity, prevX0, stepIndex, sigmas);
-    return { prev, x0 };
-  }
-  if (name === 'flow_euler') {
-    checkStepIndex(stepIndex, sigmas);
-    return eulerStep(sample, velocity, sigmas[stepIndex], sigmas[stepIndex + 1]);
-  }
-  throw new RangeError(`unknown scheduler '${String(name)}'; expected one of ${SCHEDULERS.join(', ')}`);
+): DpmStepResult {
+  const update = solverUpdate(name, stepIndex, sigmas, prevX0 != null);
+  checkSameLength(sample, velocity, `${update.kernel.name} velocity`);
+  if (update.usesPrevX0) checkSameLength(sample, prevX0!, `${update.kernel.name} prevX0`);
+  const outputs = update.kernel.run(update.usesPrevX0 ? [sample, velocity, prevX0!] : [sample, velocity], update.scalars);
+  return { prev: outputs[update.prev], x0: outputs[update.x0], order: update.order };
+}
+
+/**
+ * One DPM-Solver++(2M) step from sigmas[stepIndex] to sigmas[stepIndex + 1] (DPMSolverMultistepScheduler.step):
+ * the x0 prediction, then a first- or second-order update (dpmSolverOrder). `prevX0` is the previous step's x0.
+ */
+export function dpmSolverStep(
+  sample: Float32Array,
+  velocity: Float32Array,
+  prevX0: Float32Array | null | undefined,
+  stepIndex: number,
+  sigmas: readonly number[],
+): DpmStepResult {
+  return schedulerStep('flow_dpmpp_2m', sample, velocity, prevX0, stepIndex, sigmas);
 }

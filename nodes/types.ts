@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineDataType } from '../engine/data-types.ts';
-import type { LoadedModel } from '../engine/onnx/model-manager.ts';
+import type { DeviceRunner, LoadedModel } from '../engine/onnx/model-manager.ts';
 import type { Device } from '../engine/onnx/providers.ts';
 import type { Float32Tensor, Tensor } from '../engine/tensor.ts';
 import type { TextTokenizer } from './tokenizer.ts';
@@ -63,6 +63,8 @@ export interface ModelHandle {
   /** The session as first loaded (its input/output names and types). */
   readonly session: LoadedModel;
   run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  /** Calls whose tensors stay on the device, where the session can (the Sampler's loop on webgpu). */
+  readonly resident?: DeviceRunner;
 }
 
 export interface SanaModel {

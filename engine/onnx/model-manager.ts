@@ -2,9 +2,9 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../node.ts';
-import type { Tensor } from '../tensor.ts';
+import type { DType, Tensor } from '../tensor.ts';
 import type { Request, Response, RunResult, SessionInfo } from './protocol.ts';
-import { SessionStore } from './session-store.ts';
+import { SessionStore, type DeviceTensor, type Feed, type Transfers } from './session-store.ts';
 import { autoSkipReason, candidates, explainUnavailable, firstLine, noteFallback, type Device } from './providers.ts';
 
 /** A request without its id (Omit distributed over the union). */
@@ -36,6 +36,22 @@ export interface ModelManagerOptions {
    * WebGPU, then the CPU, whichever loads first. An explicit device in a load wins.
    */
   device?: Device;
+}
+
+/**
+ * Model calls whose tensors stay on the device between calls (webgpu, sessions in this thread):
+ * a sampling loop uploads its inputs once, runs the model and small graphs of its own on device
+ * tensors, and reads back only its result. See SessionStore's DeviceTensor for their lifetime.
+ */
+export interface DeviceRunner {
+  readonly provider: string;
+  /** Runs the model itself. */
+  run(feeds: Readonly<Record<string, Feed>>): Promise<Record<string, DeviceTensor>>;
+  /** A graph built in memory (e.g. by GraphBuilder), on the same device, made once per name. */
+  graph(name: string, build: () => Uint8Array): Promise<(feeds: Readonly<Record<string, Feed>>) => Promise<Record<string, DeviceTensor>>>;
+  upload(t: Tensor, dtype: DType): Promise<DeviceTensor>;
+  /** Reads a tensor back to the host (float as float32). */
+  download(t: DeviceTensor): Promise<Tensor>;
 }
 
 export class ModelLoadError extends Error {
@@ -122,8 +138,12 @@ export class ModelManager {
     this.pending.clear();
   }
 
-  /** Loads (or returns the loaded) session for a model file on a device (`auto`: the manager's device option). */
-  load(path: string, requested: Device): Promise<LoadedModel> {
+  /**
+   * Loads (or returns the loaded) session for a model file on a device (`auto`: the manager's
+   * device option). `outputs: 'device'` keeps its outputs on the device where that can be used
+   * (webgpu, sessions in this thread: see `device`); `run` still returns host tensors.
+   */
+  load(path: string, requested: Device, options: { outputs?: 'device' } = {}): Promise<LoadedModel> {
     const device = requested === 'auto' ? (this.options.device ?? 'auto') : requested;
     let real: string;
     try {
@@ -139,13 +159,13 @@ export class ModelManager {
     }
     let promise = this.loading.get(key);
     if (!promise) {
-      promise = this.create(key, path, device).finally(() => this.loading.delete(key));
+      promise = this.create(key, path, device, options.outputs).finally(() => this.loading.delete(key));
       this.loading.set(key, promise);
     }
     return promise;
   }
 
-  private async create(key: string, path: string, device: Device): Promise<LoadedModel> {
+  private async create(key: string, path: string, device: Device, outputs?: 'device'): Promise<LoadedModel> {
     const bytes = modelBytes(path);
     await this.makeRoom(bytes);
     const errors: string[] = [];
@@ -156,7 +176,11 @@ export class ModelManager {
         continue;
       }
       try {
-        const { repaired, ...info } = await this.call<SessionInfo>({ op: 'create', session: key, path, provider, threads: this.options.threads });
+        const { repaired, ...info } = await this.call<SessionInfo>({
+          op: 'create', session: key, path, provider, threads: this.options.threads,
+          // Device tensors cannot cross threads: only sessions in this thread keep outputs there.
+          outputs: outputs === 'device' && this.options.sessions === 'here' ? 'device' : 'host',
+        });
         if (repaired) this.options.logger.info(repaired);
         const model: LoadedModel = { ...info, key, path, device, bytes };
         this.models.set(key, model);
@@ -204,21 +228,65 @@ export class ModelManager {
   }
 
   private runLoaded(model: LoadedModel, feeds: Record<string, Tensor>): Promise<RunResult> {
+    return this.counted(model, () => this.call<RunResult>({ op: 'run', session: model.key, feeds }));
+  }
+
+  /** Marks the model busy (not unloaded to make room) while it runs, and counts its time. */
+  private counted<R extends { runMs: number }>(model: LoadedModel, run: () => Promise<R>): Promise<R> {
     const key = model.key;
     this.touch(key);
     this.busy.set(key, (this.busy.get(key) ?? 0) + 1);
     const idle = () => this.busy.set(key, this.busy.get(key)! - 1);
-    return this.call<RunResult>({ op: 'run', session: key, feeds }).then(
-      (result) => {
-        idle();
-        this.runMs += result.runMs;
-        this.runs++;
-        this.runMsByModel.set(model.path, (this.runMsByModel.get(model.path) ?? 0) + result.runMs);
-        return result;
-      },
+    return run().then(
+      (result) => { idle(); this.count(model.path, result.runMs); return result; },
       (e: unknown) => { idle(); throw e; },
     );
   }
+
+  private count(name: string, runMs: number): void {
+    this.runMs += runMs;
+    this.runs++;
+    this.runMsByModel.set(name, (this.runMsByModel.get(name) ?? 0) + runMs);
+  }
+
+  /**
+   * Device-resident calls of a model whose session keeps its outputs on the device (loaded with
+   * `outputs: 'device'` on webgpu, sessions in this thread); undefined otherwise.
+   */
+  device(model: LoadedModel): DeviceRunner | undefined {
+    if (!model.outputsOnDevice || !this.local) return undefined;
+    const store = this.local;
+    const provider = model.provider;
+    const graphs = this.graphs;
+    return {
+      provider,
+      run: (feeds) => {
+        // Loaded again if it was unloaded meanwhile (as `run`); tensors it made then were disposed.
+        const current = this.models.get(model.key);
+        const ready = current ? Promise.resolve(current) : this.load(model.path, model.device, { outputs: 'device' });
+        return ready.then((m) => this.counted(m, () => store.runOnDevice(m.key, feeds))).then((r) => r.outputs);
+      },
+      graph: (name, build) => {
+        const key = `graph:${provider}:${name}`;
+        let made = graphs.get(key);
+        if (!made) {
+          made = Promise.resolve().then(() => store.create({ op: 'create', id: 0, session: key, path: key, provider, outputs: 'device', bytes: build() })).then(() => key);
+          made.catch(() => graphs.delete(key));
+          graphs.set(key, made);
+        }
+        return made.then((k) => (feeds: Readonly<Record<string, Feed>>) => store.runOnDevice(k, feeds).then((r) => { this.count(k, r.runMs); return r.outputs; }));
+      },
+      upload: (t, dtype) => store.upload(t, dtype, provider),
+      download: (t) => store.download(t),
+    };
+  }
+
+  /** Bytes that crossed between host and devices in this thread's sessions (none are counted on a worker). */
+  transfers(): Transfers {
+    return this.local ? { ...this.local.transfers } : { hostToDevice: 0, deviceToHost: 0 };
+  }
+
+  private readonly graphs = new Map<string, Promise<string>>();
 
   async unload(key: string): Promise<void> {
     if (!this.models.delete(key)) return;
@@ -237,6 +305,7 @@ export class ModelManager {
   /** Stops the worker; the manager can be used again afterwards (a new worker starts). */
   async close(): Promise<void> {
     this.models.clear();
+    this.graphs.clear();
     await this.local?.releaseAll();
     await this.worker?.terminate();
     this.worker = undefined;

@@ -17,6 +17,8 @@ export interface SessionInfo {
   provider: string;
   /** What was repaired in the model file to load it (model-repair.ts), for the manager to log. */
   repaired?: string;
+  /** Its outputs stay on the device (SessionStore.runOnDevice); `run` reads them back. */
+  outputsOnDevice?: boolean;
 }
 
 export interface CreateRequest {
@@ -25,6 +27,10 @@ export interface CreateRequest {
   path: string;
   provider: string;
   threads?: number;
+  /** `device`: keep outputs on the device where the provider can (webgpu). */
+  outputs?: 'device' | 'host';
+  /** A graph built in memory (then `path` only names it). */
+  bytes?: Uint8Array;
 }
 export interface RunRequest {
   op: 'run';

@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
-import { asFloat32, castTo, sameDims, tensor, type DType, type Tensor, type TensorData } from '../tensor.ts';
+import { asFloat32, BYTES_PER_ELEMENT, castTo, sameDims, tensor, type DType, type Tensor, type TensorData } from '../tensor.ts';
+import { GraphBuilder, type ElemType } from './graph-builder.ts';
 import { createSession, prepareModel } from './model-repair.ts';
 import type { Request, RunResult, SessionInfo, TensorInfo } from './protocol.ts';
 
@@ -49,11 +50,50 @@ function fromOrt(value: ort.Tensor): Tensor {
   return value.type === 'float16' || value.type === 'float64' ? asFloat32(t) : t;
 }
 
+/**
+ * A tensor that stays on the device (a WebGPU buffer) between model calls: fed to a session of
+ * the same store it is read where it is; it comes back to the host only through `download`.
+ * Whoever holds one disposes it (nothing frees device memory on garbage collection); disposing
+ * twice is harmless. A session that is released disposes the tensors it made first (ONNX Runtime
+ * crashes on a tensor disposed after its session), and such a tensor fails when used.
+ */
+export class DeviceTensor {
+  /** @internal */
+  constructor(readonly value: ort.Tensor, readonly session: string) {}
+  get dtype(): DType { return this.value.type as DType; }
+  get dims(): readonly number[] { return this.value.dims; }
+  get disposed(): boolean { return this.value.location === 'none'; }
+  dispose(): void { if (!this.disposed) this.value.dispose(); }
+}
+
+export type Feed = Tensor | DeviceTensor;
+
+/** Bytes that crossed between the host and devices (feeds from host memory; outputs read back). */
+export interface Transfers { hostToDevice: number; deviceToHost: number }
+
+const DEVICE_PROVIDERS = new Set(['webgpu']);
+/** Providers whose host inputs and outputs are copied to and from a device memory. */
+const onADevice = (provider: string) => provider === 'webgpu' || provider === 'cuda';
+const byteLength = (t: ort.Tensor) => t.dims.reduce((n, d) => n * d, 1) * BYTES_PER_ELEMENT[t.type as DType];
+
+/**
+ * Whether sessions on a provider can keep their outputs on the device. onnxruntime-node binds
+ * 'gpu-buffer' outputs to WebGPU buffers only; its CUDA provider returns host tensors.
+ */
+export function keepsOutputsOnDevice(provider: string): boolean {
+  return DEVICE_PROVIDERS.has(provider);
+}
+
 export class SessionStore {
-  private readonly sessions = new Map<string, ort.InferenceSession>();
+  private readonly sessions = new Map<string, { session: ort.InferenceSession; provider: string; onDevice: boolean }>();
+  /** Device tensors not yet disposed, by the session that made them. */
+  private readonly live = new Map<string, Set<DeviceTensor>>();
+  readonly transfers: Transfers = { hostToDevice: 0, deviceToHost: 0 };
 
   async create(req: Extract<Request, { op: 'create' }>): Promise<SessionInfo> {
-    const model = prepareModel(req.path); // the path, or a repaired copy of an export ORT would refuse
+    // The path, or a repaired copy of an export ORT would refuse; or a graph built in memory.
+    const model = req.bytes ? { path: req.path, bytes: req.bytes } : prepareModel(req.path);
+    const onDevice = req.outputs === 'device' && keepsOutputsOnDevice(req.provider);
     const session = await createSession(model, {
       executionProviders: [req.provider],
       graphOptimizationLevel: 'all',
@@ -64,44 +104,167 @@ export class SessionStore {
       // thread and PNG compression then fight over. Spinning within a run stays on (same speed).
       extra: { session: { force_spinning_stop: '1' } },
       ...(req.threads ? { intraOpNumThreads: req.threads } : {}),
+      ...(onDevice ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
     });
-    await this.sessions.get(req.session)?.release();
-    this.sessions.set(req.session, session);
-    return { inputs: info(session.inputMetadata), outputs: info(session.outputMetadata), provider: req.provider, ...(model.repaired ? { repaired: model.repaired } : {}) };
+    await this.release({ op: 'release', session: req.session, id: 0 });
+    this.sessions.set(req.session, { session, provider: req.provider, onDevice });
+    return {
+      inputs: info(session.inputMetadata), outputs: info(session.outputMetadata), provider: req.provider, outputsOnDevice: onDevice,
+      ...('repaired' in model && model.repaired ? { repaired: model.repaired } : {}),
+    };
   }
 
-  /** A promise chain, not an async function: see ModelManager.run. Never throws: it rejects. */
+  /**
+   * Runs a session with host tensors and returns host tensors (float outputs as float32). A
+   * session that keeps its outputs on the device has them read back here. A promise chain, not an
+   * async function: see ModelManager.run. Never throws: it rejects.
+   */
   run(req: Extract<Request, { op: 'run' }>): Promise<RunResult> {
-    const feeds: Record<string, ort.Tensor> = {};
-    let session: ort.InferenceSession;
+    const started = performance.now();
+    let entry;
     try {
-      session = this.session(req.session);
-      for (const meta of session.inputMetadata) {
-        const given = req.feeds[meta.name];
-        if (!given) throw new Error(`input "${meta.name}" is missing`);
-        feeds[meta.name] = toOrt(given, meta.isTensor ? meta.type : 'float32');
+      entry = this.entry(req.session);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const { onDevice, provider } = entry;
+    return this.runRaw(req.session, req.feeds).then((results) => {
+      const runMs = performance.now() - started;
+      if (!onDevice) {
+        const outputs: Record<string, Tensor> = {};
+        for (const name in results) {
+          outputs[name] = fromOrt(results[name]);
+          if (onADevice(provider)) this.transfers.deviceToHost += byteLength(results[name]);
+        }
+        return { outputs, runMs };
       }
+      return this.downloadAll(req.session, results).then((outputs) => ({ outputs, runMs }));
+    });
+  }
+
+  /** Runs a session whose outputs stay on the device (`outputs: 'device'` at creation). */
+  runOnDevice(key: string, feeds: Readonly<Record<string, Feed>>): Promise<{ outputs: Record<string, DeviceTensor>; runMs: number }> {
+    try {
+      if (!this.entry(key).onDevice) throw new Error(`session ${key} returns its outputs to the host`);
     } catch (e) {
       return Promise.reject(e);
     }
     const started = performance.now();
-    return session.run(feeds).then((results) => {
-      const runMs = performance.now() - started;
-      const outputs: Record<string, Tensor> = {};
-      for (const name in results) outputs[name] = fromOrt(results[name]);
-      return { outputs, runMs };
+    return this.runRaw(key, feeds).then((results) => {
+      const outputs: Record<string, DeviceTensor> = {};
+      for (const name in results) outputs[name] = this.adopt(key, results[name]);
+      return { outputs, runMs: performance.now() - started };
     });
   }
 
-  private session(key: string): ort.InferenceSession {
-    const session = this.sessions.get(key);
-    if (!session) throw new Error(`session ${key} is not loaded`);
-    return session;
+  /**
+   * Copies a host tensor to the device of a device session's provider, once (e.g. text embeddings
+   * every step reads), cast to `dtype` on the host first.
+   */
+  upload(t: Tensor, dtype: DType, provider: string): Promise<DeviceTensor> {
+    return this.identity(dtype, provider, 'device').then((key) => this.runOnDevice(key, { x: flat(t) }))
+      .then(({ outputs }) => outputs.y)
+      .then((y) => this.reshaped(y, t.dims));
+  }
+
+  /** Reads a device tensor back (float outputs as float32). The tensor stays valid. */
+  download(t: DeviceTensor): Promise<Tensor> {
+    if (t.disposed) return Promise.reject(new Error('the device tensor was disposed'));
+    const provider = this.sessions.get(t.session)?.provider;
+    if (!provider) return Promise.reject(new Error(`the device tensor's session ${t.session} was released`));
+    // Never getData(): onnxruntime-node's download of a WebGPU tensor throws a C string that
+    // nothing catches, which aborts the process. A session with host outputs copies it instead.
+    return this.identity(t.dtype, provider, 'host').then((key) => this.runRaw(key, { x: new DeviceTensor(flatView(t), t.session) })).then((r) => {
+      const y = fromOrt(r.y);
+      this.transfers.deviceToHost += byteLength(r.y);
+      return tensor(y.dtype, t.dims, y.data);
+    });
+  }
+
+  private downloadAll(key: string, results: Record<string, ort.Tensor>): Promise<Record<string, Tensor>> {
+    const names = Object.keys(results);
+    const owned = names.map((name) => this.adopt(key, results[name]));
+    return Promise.all(owned.map((t) => this.download(t))).then(
+      (host) => { owned.forEach((t) => this.disown(t)); return Object.fromEntries(names.map((n, i) => [n, host[i]])); },
+      (e: unknown) => { owned.forEach((t) => this.disown(t)); throw e; },
+    );
+  }
+
+  private runRaw(key: string, feeds: Readonly<Record<string, Feed>>): Promise<Record<string, ort.Tensor>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    try {
+      const { session, provider } = this.entry(key);
+      const device = onADevice(provider);
+      for (const meta of session.inputMetadata) {
+        const given = feeds[meta.name];
+        if (!given) throw new Error(`input "${meta.name}" is missing`);
+        if (given instanceof DeviceTensor) {
+          if (given.disposed) throw new Error(`input "${meta.name}" is a device tensor that was disposed`);
+          if (!device) throw new Error(`input "${meta.name}" is on the device but the session runs on ${provider}`);
+          ortFeeds[meta.name] = given.value;
+          continue;
+        }
+        const value = toOrt(given, meta.isTensor ? meta.type : 'float32');
+        ortFeeds[meta.name] = value;
+        if (device) this.transfers.hostToDevice += byteLength(value);
+      }
+      return session.run(ortFeeds) as Promise<Record<string, ort.Tensor>>;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private adopt(key: string, value: ort.Tensor): DeviceTensor {
+    const t = new DeviceTensor(value, key);
+    let set = this.live.get(key);
+    if (!set) this.live.set(key, (set = new Set()));
+    set.add(t);
+    return t;
+  }
+
+  private disown(t: DeviceTensor): void {
+    t.dispose();
+    this.live.get(t.session)?.delete(t);
+  }
+
+  /** A view with other dims of the same buffer (no copy); it belongs to the same session. */
+  private reshaped(t: DeviceTensor, dims: readonly number[]): DeviceTensor {
+    if (sameDims(t.dims, dims)) return t;
+    // A view has no disposer of its own: the flat tensor stays alive with it.
+    const view = new ReshapedTensor(ort.Tensor.fromGpuBuffer(t.value.gpuBuffer as never, { dataType: t.dtype as 'float32', dims }), t);
+    this.live.get(t.session)?.add(view);
+    return view;
+  }
+
+  /** Sessions that copy a tensor to the device, or back, per element type and provider. */
+  private readonly identities = new Map<string, Promise<string>>();
+  private identity(dtype: DType, provider: string, outputs: 'device' | 'host'): Promise<string> {
+    const key = `#identity:${dtype}:${provider}:${outputs}`;
+    let made = this.identities.get(key);
+    if (!made) {
+      const g = new GraphBuilder({ seed: 0, name: 'identity' });
+      g.input('x', dtype as ElemType, ['n']);
+      g.output(g.op1('Identity', ['x']), 'y', dtype as ElemType, ['n']);
+      made = this.create({ op: 'create', id: 0, session: key, path: key, provider, outputs, bytes: g.toBytes() }).then(() => key);
+      made.catch(() => this.identities.delete(key));
+      this.identities.set(key, made);
+    }
+    return made;
+  }
+
+  private entry(key: string) {
+    const entry = this.sessions.get(key);
+    if (!entry) throw new Error(`session ${key} is not loaded`);
+    return entry;
   }
 
   async release(req: Extract<Request, { op: 'release' }>): Promise<null> {
-    await this.sessions.get(req.session)?.release();
+    const entry = this.sessions.get(req.session);
+    if (!entry) return null;
+    for (const t of this.live.get(req.session) ?? []) t.dispose();
+    this.live.delete(req.session);
     this.sessions.delete(req.session);
+    await entry.session.release();
     return null;
   }
 
@@ -114,7 +277,18 @@ export class SessionStore {
   }
 
   async releaseAll(): Promise<void> {
-    for (const session of this.sessions.values()) await session.release();
-    this.sessions.clear();
+    for (const key of [...this.sessions.keys()]) await this.release({ op: 'release', session: key, id: 0 });
+    this.identities.clear();
   }
 }
+
+/** A reshaped view: disposing it disposes the tensor it views (the one that owns the buffer). */
+class ReshapedTensor extends DeviceTensor {
+  constructor(value: ort.Tensor, private readonly owner: DeviceTensor) { super(value, owner.session); }
+  override get disposed(): boolean { return this.owner.disposed; }
+  override dispose(): void { this.owner.dispose(); }
+}
+
+const flat = (t: Tensor): Tensor => tensor(t.dtype, [t.data.length], t.data);
+const flatView = (t: DeviceTensor): ort.Tensor =>
+  ort.Tensor.fromGpuBuffer(t.value.gpuBuffer as never, { dataType: t.dtype as 'float32', dims: [t.dims.reduce((n, d) => n * d, 1)] });
