@@ -55,16 +55,20 @@ function workflow(modelDir: string, cond: string, res: number) {
   };
 }
 
-interface Stats { runMs: number; byModel: Record<string, number> }
+interface Stats { runMs: number; byModel: Record<string, number>; transfers: { hostToDevice: number; deviceToHost: number } }
+
+function engineThread(tmp: string) {
+  return new EngineThread({
+    setup: new URL('../nodes/engine-setup.ts', import.meta.url).href,
+    options: { outputDir: path.join(tmp, 'out'), tempDir: path.join(tmp, 'temp') },
+  });
+}
 
 async function measure(v: Variant): Promise<Metric[]> {
   const modelDir = await tinyModels({ layout: 'optimum', shapes: 'real', fp16: v.fp16 });
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'sanagraph-realsize-'));
   const wf = workflow(modelDir, await conditioning(tmp), v.res);
-  const engine = new EngineThread({
-    setup: new URL('../nodes/engine-setup.ts', import.meta.url).href,
-    options: { outputDir: path.join(tmp, 'out'), tempDir: path.join(tmp, 'temp') },
-  });
+  const engine = engineThread(tmp);
   const stats = () => engine.command<Stats>('runtimeStats');
   const decoderMs = (s: Stats) => Object.entries(s.byModel).filter(([file]) => file.includes('vae_decoder')).reduce((n, [, ms]) => n + ms, 0);
   const perStep: number[] = [];
@@ -100,8 +104,44 @@ async function measure(v: Variant): Promise<Metric[]> {
   ];
 }
 
+/**
+ * What crosses between host and device per step when the loop stays on the device: the same
+ * workflow on webgpu (Mesa's lavapipe here: its times mean nothing), 4 and 8 steps up to the
+ * latent, the difference divided by 4. The target is the timestep and the scalars alone.
+ */
+async function deviceTransfers(): Promise<Metric[]> {
+  const modelDir = await tinyModels({ layout: 'optimum', shapes: 'real', fp16: true });
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'sanagraph-realsize-'));
+  const wf = workflow(modelDir, await conditioning(tmp), 1024);
+  wf.nodes['1'].inputs.device = 'webgpu';
+  delete (wf.nodes as Record<string, unknown>)['6'];
+  (wf.nodes as Record<string, unknown>)['7'] = { type: 'SaveLatent', inputs: { latent: ['5', 0], filename_prefix: 'realsize' } };
+  const engine = engineThread(tmp);
+  const moved = async (steps: number, seed: number) => {
+    Object.assign(wf.nodes['5'].inputs, { steps });
+    wf.nodes['4'].inputs.seed = seed;
+    const before = (await engine.command<Stats>('runtimeStats')).transfers;
+    const result = await engine.execute(wf);
+    if (result.status !== 'success') throw new Error(`realsize on webgpu: ${result.error?.exception_message}`);
+    const after = (await engine.command<Stats>('runtimeStats')).transfers;
+    return { up: after.hostToDevice - before.hostToDevice, down: after.deviceToHost - before.deviceToHost };
+  };
+  try {
+    await moved(4, 0); // sessions, graphs, the conditioning upload
+    const [short, long] = [await moved(4, 1), await moved(8, 2)];
+    return [
+      { metric: 'realsize_webgpu.host_to_device_bytes_per_step', value: (long.up - short.up) / 4, unit: 'B' },
+      { metric: 'realsize_webgpu.device_to_host_bytes_per_step', value: (long.down - short.down) / 4, unit: 'B', target: '0' },
+      { metric: 'realsize_webgpu.bytes_per_run_outside_steps', value: 2 * short.up - long.up + short.down, unit: 'B' },
+    ];
+  } finally {
+    await engine.close();
+  }
+}
+
 export async function realsizeBench(): Promise<Metric[]> {
   const metrics: Metric[] = [];
   for (const v of VARIANTS) metrics.push(...(await measure(v)));
+  metrics.push(...(await deviceTransfers()));
   return metrics;
 }

@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
-import { asFloat32, BYTES_PER_ELEMENT, castTo, sameDims, tensor, type DType, type Tensor, type TensorData } from '../tensor.ts';
+import { newArray } from '../scratch.ts';
+import { asFloat32, BYTES_PER_ELEMENT, castTo, halvesToFloats, sameDims, tensor, type DType, type Tensor, type TensorData } from '../tensor.ts';
 import { GraphBuilder, type ElemType } from './graph-builder.ts';
 import { createSession, prepareModel } from './model-repair.ts';
 import type { Request, RunResult, SessionInfo, TensorInfo } from './protocol.ts';
@@ -46,8 +47,10 @@ function toOrt(t: Tensor, type: string): ort.Tensor {
 }
 
 function fromOrt(value: ort.Tensor): Tensor {
+  // fp16 into a pooled array: a sampler's steps give theirs back (transient expansions).
+  if (value.type === 'float16') return tensor('float32', value.dims, halvesToFloats(value.data as Uint16Array, newArray(value.data.length)));
   const t = tensor(value.type as DType, value.dims, value.data as TensorData);
-  return value.type === 'float16' || value.type === 'float64' ? asFloat32(t) : t;
+  return value.type === 'float64' ? asFloat32(t) : t;
 }
 
 /**
