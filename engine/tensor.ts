@@ -1,3 +1,5 @@
+import { floatsToBytesSimd, floatsToHalvesSimd, halvesToFloatsSimd } from './wasm/convert-kernels.ts';
+
 /**
  * A minimal n-dimensional array: element type, dims and a typed array in row-major order.
  * float16 values are kept as IEEE half bit patterns in a Uint16Array (Node 20 has no
@@ -98,50 +100,21 @@ export function fromHalfBits(h: number): number {
 }
 
 /**
- * Bulk conversions. An fp16 model's inputs and outputs cross these every step (the latent in,
- * the velocity out) and the decoder's whole image once: at real sizes that is 10⁵–10⁷ values,
- * where the per-value functions above cost ~5 ns (f32 → f16) and ~30 ns (f16 → f32, `2 **`) each.
- */
-let halfTable: Float32Array | undefined;
-
-/** IEEE half bits → float32 by table (every half value is exact in float32). */
-export function halvesToFloats(src: Uint16Array, out: Float32Array): Float32Array {
-  if (!halfTable) {
-    halfTable = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) halfTable[h] = fromHalfBits(h);
-  }
-  const table = halfTable;
-  for (let i = 0; i < src.length; i++) out[i] = table[src[i]];
-  return out;
-}
-
-/**
- * float32 → IEEE half bits, round to nearest even: the same results as `toHalfBits`, on the bits
- * of the float32 (no double round trip per value).
- * - normal halves (|x| ≥ 2⁻¹⁴): rebias the exponent and round the 13 dropped mantissa bits to
- *   nearest even by adding 0xfff plus the lowest kept bit before shifting;
- * - subnormal halves: |x| + 0.5 in float32 puts the half's mantissa in the low bits (0.5 has
- *   exponent 2⁻¹, so the float32 addition rounds |x| to a multiple of 2⁻²⁴ = the half subnormal
- *   step, to nearest even), and subtracting 0.5's bits leaves it;
- * - |x| at or above 65520 (halfway to the next power of two past 65504) overflows to ±inf; NaN
- *   stays a quiet NaN.
+ * Bulk conversions, for an fp16 model's inputs and outputs (every sampler step on the host path)
+ * and a decoded image: WebAssembly SIMD kernels (wasm/half-kernels.ts) with the same results as
+ * `toHalfBits`/`fromHalfBits` value by value.
  */
 export function floatsToHalves(src: Float32Array, out: Uint16Array): Uint16Array {
-  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
-  for (let i = 0; i < bits.length; i++) {
-    const x = bits[i];
-    const sign = (x >>> 16) & 0x8000;
-    const a = x & 0x7fffffff;
-    let h: number;
-    if (a >= 0x47800000) h = a > 0x7f800000 ? 0x7e00 : 0x7c00;
-    else if (a >= 0x38800000) h = (a - 0x38000000 + 0xfff + ((a >>> 13) & 1)) >>> 13;
-    else {
-      f32[0] = Math.abs(src[i]) + 0.5; // exact in double, one rounding to float32 when stored
-      h = u32[0] - 0x3f000000;
-    }
-    out[i] = sign | h;
-  }
-  return out;
+  return floatsToHalvesSimd(src, out);
+}
+
+export function halvesToFloats(src: Uint16Array, out: Float32Array): Float32Array {
+  return halvesToFloatsSimd(src, out);
+}
+
+/** 8-bit values: each float × scale in float32, rounded to nearest even, clamped to [0, 255] (NaN → 0). */
+export function floatsToBytes(src: Float32Array, scale: number, out: Uint8Array): Uint8Array {
+  return floatsToBytesSimd(src, scale, out);
 }
 
 /** bfloat16 bits → float32 (the top 16 bits of a float32). */

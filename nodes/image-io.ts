@@ -1,25 +1,18 @@
 import { writeFile } from 'node:fs/promises';
 import { defineNode, socket, string, toComfyApi, type Float32Tensor, type NodeContext, type Workflow } from '../engine/index.ts';
+import { floatsToBytes } from '../engine/tensor.ts';
 import { encodePng } from './png.ts';
 import { IMAGE } from './types.ts';
 
 /**
- * 8-bit as diffusers' `numpy_to_pil`: `(images * 255).round().astype("uint8")` on [0, 1] floats,
- * where numpy rounds halves to even.
+ * 8-bit as diffusers' `numpy_to_pil`: `(images * 255).round().astype("uint8")` on [0, 1] floats
+ * (numpy rounds halves to even, in float32), clamped to [0, 255] as ComfyUI's SaveImage clips
+ * (a value outside [0, 1] saturates instead of wrapping around).
  */
 export function toBytes(image: Float32Tensor, index: number): Uint8Array {
   const [, h, w, c] = image.dims;
   const size = h * w * c;
-  const src = image.data;
-  const offset = index * size;
-  const out = new Uint8Array(size);
-  for (let i = 0; i < size; i++) {
-    const v = Math.fround(src[offset + i] * 255);
-    let r = Math.floor(v + 0.5);
-    if (r - v === 0.5 && (r & 1) === 1) r--; // a tie: round half to even
-    out[i] = r;
-  }
-  return out;
+  return floatsToBytes(image.data.subarray(index * size, (index + 1) * size), 255, new Uint8Array(size));
 }
 
 /** PNG text chunks: the workflow (ours) and the same graph in ComfyUI's API format (`prompt`), as ComfyUI embeds them. */

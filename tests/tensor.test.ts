@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { asFloat32, castTo, float32, floatsToHalves, fromHalfBits, halvesToFloats, tensor, toHalfBits } from '../engine/tensor.ts';
+import { asFloat32, castTo, float32, floatsToBytes, floatsToHalves, fromHalfBits, halvesToFloats, tensor, toHalfBits } from '../engine/tensor.ts';
 import { parseNpy, parseSafetensors, serializeNpy, serializeSafetensors } from '../engine/tensor-files.ts';
 
 describe('tensors', () => {
@@ -39,6 +39,20 @@ describe('tensors', () => {
     const all = Uint16Array.from({ length: 65536 }, (_, h) => h);
     const floats = halvesToFloats(all, new Float32Array(65536));
     for (let h = 0; h < 65536; h++) assert.ok(Object.is(floats[h], fromHalfBits(h)) || (Number.isNaN(floats[h]) && Number.isNaN(fromHalfBits(h))), `half ${h}`);
+  });
+
+  it('makes 8-bit values as numpy\'s (x * 255).round() in float32, clamped, ties to even', () => {
+    // Every float32 from just below 0 to just above 1 in steps of 2⁻¹⁸, the exact ties k + 0.5, and specials.
+    const values = [...Array.from({ length: (1 << 18) + 64 }, (_, i) => (i - 32) / (1 << 18)), ...Array.from({ length: 256 }, (_, k) => (k + 0.5) / 255), -3, 7, NaN, Infinity, -Infinity];
+    const src = Float32Array.from(values);
+    const bytes = floatsToBytes(src, 255, new Uint8Array(src.length));
+    for (let i = 0; i < src.length; i++) {
+      const v = Math.fround(src[i] * 255);
+      let r = Math.round(v);
+      if (r - v === 0.5 && r % 2 !== 0) r--; // Math.round rounds ties up; numpy to even
+      const expected = Number.isNaN(v) ? 0 : Math.min(255, Math.max(0, r));
+      if (bytes[i] !== expected) assert.fail(`${src[i]}: ${bytes[i]}, expected ${expected}`);
+    }
   });
 
   it('casts to the dtype a model input declares', () => {
