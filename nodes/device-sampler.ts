@@ -7,7 +7,7 @@ import { float32, shapeText, type DType, type Tensor } from '../engine/tensor.ts
 import { timestepTensor } from './dit-step.ts';
 import { guidanceKernel } from './guidance.ts';
 import { solverUpdate, type Schedule, type SchedulerName, type SolverUpdate } from './schedules.ts';
-import { concatBatch } from './tensor-ops.ts';
+import { concatBatch, repeatConditioning } from './tensor-ops.ts';
 import type { Conditioning, SanaModel } from './types.ts';
 
 /**
@@ -31,6 +31,8 @@ export interface DeviceSampling {
   runner: DeviceRunner;
   positive: Conditioning;
   negative?: Conditioning;
+  /** How often each prompt is repeated for the latent batch (Sampler: conditioningRepeat). */
+  repeat: { positive: number; negative: number };
   latent: Float32Tensor;
   schedule: Schedule;
   scheduler: SchedulerName;
@@ -55,7 +57,7 @@ export async function sampleOnDevice(s: DeviceSampling): Promise<Float32Tensor> 
   const own = (t: DeviceTensor) => { live.add(t); return t; };
   const drop = (t: DeviceTensor | undefined) => { if (t && live.delete(t)) t.dispose(); };
   try {
-    const { embeds, mask } = await conditioningOnDevice(runner, s.positive, s.negative, types);
+    const { embeds, mask } = await conditioningOnDevice(runner, s.positive, s.negative, s.repeat, types);
     const prepare = await runner.graph(`sana-prepare:${shape}`, () => prepareGraph(dims, k, types.hidden));
     const first = await prepare({ x: latent });
     let x = own(first.x_out);
@@ -99,8 +101,10 @@ const scalar = (value: number): Tensor => float32([1], Float32Array.of(value));
  */
 const uploaded = new WeakMap<DeviceRunner, { key: readonly unknown[]; embeds: DeviceTensor; mask: DeviceTensor }>();
 
-async function conditioningOnDevice(runner: DeviceRunner, positive: Conditioning, negative: Conditioning | undefined, types: { encoder: DType; mask: DType }) {
-  const key = [positive.embeds, positive.mask, negative?.embeds, negative?.mask, types.encoder, types.mask];
+async function conditioningOnDevice(
+  runner: DeviceRunner, positive: Conditioning, negative: Conditioning | undefined, repeat: { positive: number; negative: number }, types: { encoder: DType; mask: DType },
+) {
+  const key = [positive.embeds, positive.mask, negative?.embeds, negative?.mask, repeat.positive, repeat.negative, types.encoder, types.mask];
   const kept = uploaded.get(runner);
   if (kept && kept.key.every((v, i) => v === key[i]) && !kept.embeds.disposed && !kept.mask.disposed) return kept;
   if (kept) {
@@ -111,9 +115,12 @@ async function conditioningOnDevice(runner: DeviceRunner, positive: Conditioning
   if (negative && negative.embeds.dims[1] !== positive.embeds.dims[1]) {
     throw new InputError('negative', `has ${negative.embeds.dims[1]} tokens ${shapeText(negative.embeds.dims)} but the positive has ${positive.embeds.dims[1]} (both are one batch for the model)`);
   }
-  const stack = <T extends Float32Tensor>(a: T, b?: T) => (b ? concatBatch([b, a]) : a);
-  const embeds = await runner.upload(stack(positive.embeds, negative?.embeds), types.encoder);
-  const mask = await runner.upload(stack(positive.mask, negative?.mask), types.mask).catch((e: unknown) => { embeds.dispose(); throw e; });
+  // [negative; positive], each prompt repeated for its latents: as the expansion's ConcatConditioning.
+  const pos = repeatConditioning(positive, repeat.positive);
+  const neg = negative && repeatConditioning(negative, repeat.negative);
+  const stack = (p: Float32Tensor, n?: Float32Tensor) => (n ? concatBatch([n, p]) : p);
+  const embeds = await runner.upload(stack(pos.embeds, neg?.embeds), types.encoder);
+  const mask = await runner.upload(stack(pos.mask, neg?.mask), types.mask).catch((e: unknown) => { embeds.dispose(); throw e; });
   const entry = { key, embeds, mask };
   uploaded.set(runner, entry);
   return entry;

@@ -3,7 +3,7 @@ import { float32, sameDims, shapeText } from '../engine/tensor.ts';
 import { sampleOnDevice } from './device-sampler.ts';
 import { checkConditioning, checkLatent } from './dit-step.ts';
 import { makeSchedule, SCHEDULERS, schedulerStep, type Schedule, type SchedulerName } from './schedules.ts';
-import { concatBatch, splitBatch } from './tensor-ops.ts';
+import { concatBatch, repeatConditioning, splitBatch } from './tensor-ops.ts';
 import { CONDITIONING, LATENT, SANA_MODEL, type Conditioning } from './types.ts';
 
 /**
@@ -78,6 +78,27 @@ export const ConcatConditioning = defineNode({
   },
 });
 
+/**
+ * How often each prompt of a conditioning is repeated for a latent batch: once per latent when the
+ * batches match, `latent batch / prompts` when it is a multiple (diffusers' num_images_per_prompt).
+ */
+export function conditioningRepeat(cond: Conditioning, latentBatch: number, input: string): number {
+  const prompts = cond.embeds.dims[0];
+  if (latentBatch % prompts !== 0) {
+    throw new InputError(input, `has ${prompts} prompts but the latent batch is ${latentBatch}: it must be a multiple (each prompt gets latent batch / prompts images)`);
+  }
+  return latentBatch / prompts;
+}
+
+export const RepeatConditioning = defineNode({
+  type: 'RepeatConditioning',
+  category: 'sana/conditioning',
+  description: 'Repeats each prompt of a conditioning `times` times along the batch (several images per prompt).',
+  inputs: { conditioning: socket(CONDITIONING), times: int({ default: 1, min: 1, max: 256 }) },
+  outputs: [{ name: 'conditioning', type: CONDITIONING }],
+  run: ({ conditioning, times }) => [repeatConditioning(conditioning, times)],
+});
+
 export const SplitBatch = defineNode({
   type: 'SplitBatch',
   category: 'sana/latent',
@@ -117,11 +138,15 @@ export const Sampler = defineNode({
       throw new InputError('negative', `guidance_scale ${guidance_scale} > 1 needs a negative conditioning (diffusers encodes "" without the instruction)`);
     }
     if (guided) checkConditioning(model, negative!, 'negative');
+    // Each prompt is repeated for its share of the latent batch, as diffusers repeats prompt_embeds
+    // num_images_per_prompt times (without it, a batch of 2 latents would be paired with the
+    // negative and the positive prompt instead of getting both).
+    const repeat = { positive: conditioningRepeat(positive, latent.dims[0], 'positive'), negative: guided ? conditioningRepeat(negative!, latent.dims[0], 'negative') : 1 };
     const schedule = scheduleFor(scheduler as SchedulerName, steps, flow_shift);
     const runner = model.model.resident;
     if (runner) {
       return sampleOnDevice({
-        model, runner, positive, negative: guided ? negative : undefined, latent, schedule,
+        model, runner, positive, negative: guided ? negative : undefined, repeat, latent, schedule,
         scheduler: scheduler as SchedulerName, guidanceScale: guidance_scale, ctx,
       }).then((x): [Float32Tensor] => [x]);
     }
@@ -129,7 +154,9 @@ export const Sampler = defineNode({
 
     // Transient: once the Sampler has its result, the steps' arrays serve the next run's steps.
     const g = ctx.subgraph({ transient: true });
-    const cond = guided ? g.add('ConcatConditioning', { first: g.input('negative'), second: g.input('positive') }).out(0) : g.input('positive');
+    const repeated = (name: 'positive' | 'negative') =>
+      (repeat[name] === 1 ? g.input(name) : g.add('RepeatConditioning', { conditioning: g.input(name), times: repeat[name] }).out(0));
+    const cond = guided ? g.add('ConcatConditioning', { first: repeated('negative'), second: repeated('positive') }).out(0) : repeated('positive');
     let x = g.input('latent');
     let x0: unknown;
     timesteps.forEach((timestep, step) => {
@@ -144,4 +171,4 @@ export const Sampler = defineNode({
   },
 });
 
-export default [Sampler, SolverStep, ConcatConditioning, SplitBatch];
+export default [Sampler, SolverStep, ConcatConditioning, RepeatConditioning, SplitBatch];

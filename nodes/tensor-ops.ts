@@ -1,4 +1,5 @@
 import { float32, sameDims, shapeText, type Float32Tensor } from '../engine/tensor.ts';
+import type { Conditioning } from './types.ts';
 
 /** Small float32 tensor operations along the batch axis (axis 0), used by several node families. */
 
@@ -39,4 +40,17 @@ export function firstChannels(t: Float32Tensor, channels: number): Float32Tensor
   const out = new Float32Array(b * channels * h * w);
   for (let i = 0; i < b; i++) out.set(t.data.subarray(i * c * h * w, (i * c + channels) * h * w), i * channels * h * w);
   return float32([b, channels, h, w], out);
+}
+
+/** Each of a conditioning's prompts repeated `times` times, in place (as diffusers' num_images_per_prompt). */
+export function repeatConditioning(c: Conditioning, times: number): Conditioning {
+  if (times === 1) return c;
+  const each = (t: Float32Tensor) => {
+    const [b, ...rest] = t.dims;
+    const size = t.data.length / b;
+    const out = new Float32Array(t.data.length * times);
+    for (let i = 0; i < b; i++) for (let r = 0; r < times; r++) out.set(t.data.subarray(i * size, (i + 1) * size), (i * times + r) * size);
+    return float32([b * times, ...rest], out);
+  };
+  return { embeds: each(c.embeds), mask: each(c.mask) };
 }

@@ -22,10 +22,10 @@ function engineWith(sessions: 'here' | 'worker') {
 type Setup = ReturnType<typeof engineWith>;
 
 /** Runs the tiny workflow up to the Sampler's latent (SaveLatent) and reads it back. */
-async function sample(setup: Setup, modelDir: string, inputs: { device: string; steps?: number; scheduler?: string; guidance_scale?: number; seed?: number }) {
+async function sample(setup: Setup, modelDir: string, inputs: { device: string; steps?: number; scheduler?: string; guidance_scale?: number; seed?: number; batch?: number }) {
   const wf = await tinyWorkflow(modelDir, {
     1: { device: inputs.device },
-    4: { width: 128, height: 96, seed: inputs.seed ?? 3 },
+    4: { width: 128, height: 96, seed: inputs.seed ?? 3, batch_size: inputs.batch ?? 1 },
     5: { steps: inputs.steps ?? 6, scheduler: inputs.scheduler ?? 'flow_dpmpp_2m', guidance_scale: inputs.guidance_scale ?? 4.5 },
   });
   delete wf.nodes['6'];
@@ -56,7 +56,7 @@ describe('device-resident sampling (webgpu on lavapipe)', () => {
     const gpu = engineWith('here');
     const cpu = engineWith('here');
     try {
-      for (const inputs of [{ scheduler: 'flow_dpmpp_2m', guidance_scale: 4.5 }, { scheduler: 'flow_euler', guidance_scale: 1 }]) {
+      for (const inputs of [{ scheduler: 'flow_dpmpp_2m', guidance_scale: 4.5 }, { scheduler: 'flow_euler', guidance_scale: 1 }, { scheduler: 'flow_dpmpp_2m', guidance_scale: 3, batch: 2 }]) {
         const onGpu = await sample(gpu, modelDir, { device: 'webgpu', ...inputs });
         const onCpu = await sample(cpu, modelDir, { device: 'cpu', ...inputs });
         const err = relativeError(onGpu.latent, onCpu.latent);
@@ -137,6 +137,47 @@ describe('device-resident sampling (webgpu on lavapipe)', () => {
     } finally {
       await gpu.services.models.close();
       await cpu.services.models.close();
+    }
+  });
+
+  it('gives each latent of a batch both prompts (several images per prompt), on the host and the device', async () => {
+    const modelDir = await tinyModels({ layout: 'sanagraph' });
+    for (const [device, sessions] of [['cpu', 'worker'], ['webgpu', 'here']] as const) {
+      const setup = engineWith(sessions);
+      try {
+        // torch draws a batch's noise in order: the first latent of a batch of 2 is the latent of a batch of 1.
+        const one = (await sample(setup, modelDir, { device, batch: 1 })).latent;
+        const two = (await sample(setup, modelDir, { device, batch: 2 })).latent;
+        const first = { ...two, dims: one.dims, data: two.data.subarray(0, one.data.length) };
+        assert.ok(relativeError(first, one) <= 1e-5, `${device}: the first image of a batch of 2 is the batch of 1's (${relativeError(first, one)})`);
+      } finally {
+        await setup.services.models.close();
+      }
+    }
+  });
+
+  it('stops at a step boundary when interrupted, frees what it holds, and runs again', async () => {
+    const modelDir = await tinyModels({ layout: 'sanagraph' });
+    const gpu = engineWith('here');
+    try {
+      const wf = await tinyWorkflow(modelDir, { 1: { device: 'webgpu' }, 4: { width: 64, height: 64 }, 5: { steps: 8 } });
+      for (const id of ['6', '7']) delete wf.nodes[id];
+      const abort = new AbortController();
+      const progress: number[] = [];
+      const stopped = await gpu.engine.execute(wf, {
+        signal: abort.signal,
+        onEvent: (e) => {
+          if (e.type !== 'progress' || e.data.node !== '5') return;
+          progress.push(e.data.value);
+          if (e.data.value === 3) abort.abort();
+        },
+      });
+      assert.equal(stopped.status, 'interrupted');
+      assert.deepEqual(progress, [1, 2, 3], 'no step after the interrupt');
+      const again = await gpu.engine.execute(wf);
+      assert.equal(again.status, 'success', JSON.stringify(again.error));
+    } finally {
+      await gpu.services.models.close();
     }
   });
 
