@@ -264,17 +264,3 @@ export function schedulerStep(
   const outputs = update.kernel.run(update.usesPrevX0 ? [sample, velocity, prevX0!] : [sample, velocity], update.scalars);
   return { prev: outputs[update.prev], x0: outputs[update.x0], order: update.order };
 }
-
-/**
- * One DPM-Solver++(2M) step from sigmas[stepIndex] to sigmas[stepIndex + 1] (DPMSolverMultistepScheduler.step):
- * the x0 prediction, then a first- or second-order update (dpmSolverOrder). `prevX0` is the previous step's x0.
- */
-export function dpmSolverStep(
-  sample: Float32Array,
-  velocity: Float32Array,
-  prevX0: Float32Array | null | undefined,
-  stepIndex: number,
-  sigmas: readonly number[],
-): DpmStepResult {
-  return schedulerStep('flow_dpmpp_2m', sample, velocity, prevX0, stepIndex, sigmas);
-}

@@ -40,15 +40,7 @@ function decoder(perms: Perms): ModelProto {
   return g.build();
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const concat = (...parts: Uint8Array[]): Uint8Array => Buffer.concat(parts);
 
 /**
  * Protobuf merges a message field that occurs twice, so what our writer cannot express (external

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import {
-  dpmSolverStep, flowDpmSchedule, flowEulerSchedule, makeSchedule,
+  flowDpmSchedule, flowEulerSchedule, makeSchedule,
   schedulerStep, SCHEDULERS, type SchedulerName,
 } from '../nodes/schedules.ts';
 
@@ -45,7 +45,7 @@ function sample(name: SchedulerName, steps: number, shift: number) {
   for (let i = 0; i < steps; i++) {
     const v = syntheticVelocity(x, timesteps[i]);
     if (name === 'flow_dpmpp_2m') {
-      const r = dpmSolverStep(x, v, prevX0, i, sigmas);
+      const r = schedulerStep('flow_dpmpp_2m', x, v, prevX0, i, sigmas);
       x0s.push(r.x0);
       orders.push(r.order);
       prevX0 = r.x0;
@@ -126,7 +126,7 @@ describe('DPM-Solver++(2M) step APIs', () => {
     const { sigmas } = flowDpmSchedule(5, 3);
     const x = Float32Array.from(fixture.initialLatent);
     const v = syntheticVelocity(x, 100);
-    const r = dpmSolverStep(x, v, Float32Array.from(x), 4, sigmas);
+    const r = schedulerStep('flow_dpmpp_2m', x, v, Float32Array.from(x), 4, sigmas);
     assert.deepEqual(r.prev, r.x0);
   });
 
@@ -136,21 +136,21 @@ describe('DPM-Solver++(2M) step APIs', () => {
     const v = syntheticVelocity(x, 500);
     const prev = Float32Array.from(x, (xi) => xi * 0.25);
     const copies = [x, v, prev].map((a) => Float32Array.from(a));
-    const a = dpmSolverStep(x, v, prev, 2, sigmas);
-    const b = dpmSolverStep(x, v, prev, 2, sigmas);
+    const a = schedulerStep('flow_dpmpp_2m', x, v, prev, 2, sigmas);
+    const b = schedulerStep('flow_dpmpp_2m', x, v, prev, 2, sigmas);
     assert.deepEqual(a, b);
     assert.deepEqual([x, v, prev], copies);
     const e = schedulerStep('flow_euler', x, v, null, 2, sigmas);
     assert.deepEqual([x, v], copies.slice(0, 2));
-    assert.deepEqual(e.x0, dpmSolverStep(x, v, null, 2, sigmas).x0, 'Euler also reports the x0 prediction');
+    assert.deepEqual(e.x0, schedulerStep('flow_dpmpp_2m', x, v, null, 2, sigmas).x0, 'Euler also reports the x0 prediction');
   });
 
   it('the second-order update differs from the first-order one (the history is used)', () => {
     const { sigmas } = flowDpmSchedule(5, 3);
     const x = Float32Array.from(fixture.initialLatent);
     const v = syntheticVelocity(x, 500);
-    const withHistory = dpmSolverStep(x, v, Float32Array.from(x, (xi) => xi * 0.25), 2, sigmas);
-    const without = dpmSolverStep(x, v, null, 2, sigmas);
+    const withHistory = schedulerStep('flow_dpmpp_2m', x, v, Float32Array.from(x, (xi) => xi * 0.25), 2, sigmas);
+    const without = schedulerStep('flow_dpmpp_2m', x, v, null, 2, sigmas);
     assert.equal(withHistory.order, 2);
     assert.equal(without.order, 1);
     assert.notDeepEqual(withHistory.prev, without.prev);

@@ -64,13 +64,7 @@ function withInts(src: Source, attribute: Field, values: readonly number[]): Uin
       written = true;
     }
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return Buffer.concat(parts);
 }
 
 function scanAttribute(src: Source, attribute: Field, transpose: boolean, node: string, scan: Scan): Edit | undefined {
