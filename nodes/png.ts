@@ -1,5 +1,6 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { subFilterRows } from '../engine/wasm/convert-kernels.ts';
 
 /**
  * An 8-bit PNG encoder (PNG spec, https://www.w3.org/TR/png/), made for generated images at
@@ -41,43 +42,43 @@ export async function encodePng(image: PngImage, level: number): Promise<Buffer>
   if (data.length !== stride * height) {
     throw new Error(`a ${width}×${height} image with ${channels} channels needs ${stride * height} bytes, got ${data.length}`);
   }
-  const rows = subFiltered(data, stride, height, channels);
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.set([8, COLOR_TYPE[channels], 0, 0, 0], 8); // bit depth, colour type, compression, filter, interlace
-  return Buffer.concat([
-    SIGNATURE,
-    chunk('IHDR', header),
-    ...Object.entries(image.text ?? {}).map(([keyword, text]) => textChunk(keyword, text)),
-    chunk('IDAT', await zlibStream(rows, stride + 1, level)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
-/** Each row: filter byte 1, then every byte minus the byte `channels` to its left (mod 256). */
-function subFiltered(data: Uint8Array, stride: number, height: number, channels: number): Buffer {
-  const rows = Buffer.allocUnsafe((stride + 1) * height);
-  for (let y = 0; y < height; y++) {
-    const from = y * stride;
-    const to = y * (stride + 1);
-    rows[to] = 1;
-    for (let x = 0; x < channels; x++) rows[to + 1 + x] = data[from + x];
-    for (let x = channels; x < stride; x++) rows[to + 1 + x] = data[from + x] - data[from + x - channels];
+  const rows = takeRows((stride + 1) * height);
+  try {
+    subFilterRows(data, stride, height, channels, rows);
+    const header = Buffer.alloc(13);
+    header.writeUInt32BE(width, 0);
+    header.writeUInt32BE(height, 4);
+    header.set([8, COLOR_TYPE[channels], 0, 0, 0], 8); // bit depth, colour type, compression, filter, interlace
+    const idat = await zlibStream(rows, stride + 1, level);
+    return assemble([
+      ['IHDR', [header]],
+      ...Object.entries(image.text ?? {}).map(([keyword, text]) => textChunk(keyword, text)),
+      ['IDAT', idat],
+      ['IEND', []],
+    ]);
+  } finally {
+    spareRows = rows; // the next image of this size reuses it (fresh memory costs a page fault per 4 KiB)
   }
-  return rows;
 }
 
-/** A zlib stream (RFC 1950) of `bytes`: header, raw deflate bands, Adler-32. */
-async function zlibStream(bytes: Buffer, rowBytes: number, level: number): Promise<Buffer> {
+let spareRows: Buffer | undefined;
+function takeRows(length: number): Buffer {
+  const spare = spareRows;
+  spareRows = undefined;
+  return spare?.length === length ? spare : Buffer.allocUnsafe(length);
+}
+
+/** A zlib stream (RFC 1950) of `bytes` in parts: header, raw deflate bands, Adler-32. */
+async function zlibStream(bytes: Buffer, rowBytes: number, level: number): Promise<Uint8Array[]> {
   const bands = Math.max(1, Math.min(4, Math.floor(bytes.length / BAND_BYTES)));
   const rowsPerBand = Math.ceil(bytes.length / rowBytes / bands);
   const parts: Promise<Buffer>[] = [];
-  const options = { level, strategy: zlib.constants.Z_RLE };
   for (let start = 0; start < bytes.length; start += rowsPerBand * rowBytes) {
     const end = Math.min(bytes.length, start + rowsPerBand * rowBytes);
-    const last = end === bytes.length;
-    parts.push(deflateRaw(bytes.subarray(start, end), { ...options, finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH }));
+    const finishFlush = end === bytes.length ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH;
+    // One output buffer of about the band's size: zlib's default 16 KiB chunks are concatenated after.
+    const chunkSize = Math.max(zlib.constants.Z_MIN_CHUNK, Math.min(end - start + 1024, 1 << 22));
+    parts.push(deflateRaw(bytes.subarray(start, end), { level, strategy: zlib.constants.Z_RLE, finishFlush, chunkSize }));
   }
   const check = Buffer.alloc(4);
   check.writeUInt32BE(adler32(bytes), 0); // while the bands compress on the thread pool
@@ -86,7 +87,28 @@ async function zlibStream(bytes: Buffer, rowBytes: number, level: number): Promi
   const cmf = 0x78;
   let flg = flevel << 6;
   flg += 31 - ((cmf * 256 + flg) % 31);
-  return Buffer.concat([Buffer.from([cmf, flg]), ...(await Promise.all(parts)), check]);
+  return [Uint8Array.of(cmf, flg), ...(await Promise.all(parts)), check];
+}
+
+/** The PNG file in one buffer: the signature, then each chunk (length, type, data parts, CRC of type and data). */
+function assemble(chunks: [type: string, parts: Uint8Array[]][]): Buffer {
+  const size = (parts: Uint8Array[]) => parts.reduce((n, p) => n + p.length, 0);
+  const out = Buffer.allocUnsafe(SIGNATURE.length + chunks.reduce((n, [, parts]) => n + 12 + size(parts), 0));
+  out.set(SIGNATURE, 0);
+  let at = SIGNATURE.length;
+  for (const [type, parts] of chunks) {
+    const start = at;
+    out.writeUInt32BE(size(parts), at);
+    out.write(type, at + 4, 'latin1');
+    at += 8;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    out.writeUInt32BE(crc32(out.subarray(start + 4, at)), at);
+    at += 4;
+  }
+  return out;
 }
 
 /** RFC 1950's Adler-32, reduced every 5552 bytes as zlib does (the sums stay below 2^32: small integers for V8). */
@@ -107,19 +129,10 @@ export function adler32(data: Uint8Array): number {
 
 const isLatin1 = (text: string) => /^[\u0000-\u00ff]*$/.test(text);
 
-function textChunk(keyword: string, text: string): Buffer {
-  if (isLatin1(text)) return chunk('tEXt', Buffer.concat([Buffer.from(keyword, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')]));
+function textChunk(keyword: string, text: string): [string, Uint8Array[]] {
+  if (isLatin1(text)) return ['tEXt', [Buffer.from(keyword, 'latin1'), Uint8Array.of(0), Buffer.from(text, 'latin1')]];
   // keyword \0, compression flag 0, method 0, empty language tag \0, empty translated keyword \0, UTF-8 text
-  return chunk('iTXt', Buffer.concat([Buffer.from(keyword, 'latin1'), Buffer.from([0, 0, 0, 0, 0]), Buffer.from(text, 'utf8')]));
-}
-
-function chunk(type: string, body: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + body.length);
-  out.writeUInt32BE(body.length, 0);
-  out.write(type, 4, 'latin1');
-  out.set(body, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + body.length)), 8 + body.length);
-  return out;
+  return ['iTXt', [Buffer.from(keyword, 'latin1'), Uint8Array.of(0, 0, 0, 0, 0), Buffer.from(text, 'utf8')]];
 }
 
 // zlib.crc32 is native from Node 20.15; earlier 20.x use the table version (the PNG CRC is zlib's CRC-32).

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { decode } from 'fast-png';
 import { adler32, encodePng, tableCrc32 } from '../nodes/png.ts';
+import { subFilterRows } from '../engine/wasm/convert-kernels.ts';
 import { workflowFromPng } from '../engine/workflow-png.ts';
 
 const pixels = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 37 + (i >> 7)) & 0xff);
@@ -41,6 +42,21 @@ describe('encodePng', () => {
     const rows = zlib.inflateSync(idat);
     assert.equal(rows.length, (width * 3 + 1) * height);
     assert.ok(idat.length < data.length * 0.5, `Sub-filtered smooth rows compress (${idat.length} bytes)`);
+  });
+
+  it('filters rows with Sub as the PNG spec says, rows of any width, over several kernel calls', () => {
+    for (const [stride, height, lag] of [[37 * 3, 5, 3], [5001 * 4, 130, 4], [7, 3, 1], [16, 2, 3]]) {
+      const data = pixels(stride * height);
+      const out = subFilterRows(data, stride, height, lag, new Uint8Array((stride + 1) * height).fill(7));
+      for (let y = 0; y < height; y++) {
+        assert.equal(out[y * (stride + 1)], 1, 'filter type Sub');
+        for (let x = 0; x < stride; x++) {
+          const raw = data[y * stride + x];
+          const left = x >= lag ? data[y * stride + x - lag] : 0;
+          if (out[y * (stride + 1) + 1 + x] !== ((raw - left) & 0xff)) assert.fail(`stride ${stride}, row ${y}, byte ${x}`);
+        }
+      }
+    }
   });
 
   it('computes Adler-32 as zlib does', () => {

@@ -26,12 +26,13 @@ const S = {
   i16x8NarrowI32x4U: 0x86, i32x4ExtendLowI16x8U: 0xa9, i32x4ExtendHighI16x8U: 0xaa,
   i32x4Shl: 0xab, i32x4ShrU: 0xad, i32x4Add: 0xae, i32x4Sub: 0xb1,
   f32x4Add: 0xe4, f32x4Sub: 0xe5, f32x4Mul: 0xe6, f32x4Nearest: 0x6a, f32x4Splat: 0x13,
-  i32x4TruncSatF32x4S: 0xf8, i16x8NarrowI32x4S: 0x85, i8x16NarrowI16x8U: 0x66,
+  i32x4TruncSatF32x4S: 0xf8, i16x8NarrowI32x4S: 0x85, i8x16NarrowI16x8U: 0x66, i8x16Sub: 0x71,
 } as const;
 
 /** Values per call: the memory holds one chunk in and out (1.5 MiB), small enough to stay cached. */
 const CHUNK = 1 << 17;
-const memory = new WebAssembly.Memory({ initial: Math.ceil((CHUNK * 6) / 65536) });
+// One page more than the chunks: a kernel's last vector may reach 15 bytes past its region.
+const memory = new WebAssembly.Memory({ initial: Math.ceil((CHUNK * 6) / 65536) + 1 });
 const f32View = new Float32Array(memory.buffer);
 const u16View = new Uint16Array(memory.buffer);
 /** Byte offsets: float32 values at 0, halves after them. */
@@ -56,12 +57,14 @@ function loop(code: Code, i: number, valuesPerIteration: number, body: () => voi
 }
 
 const I32_SHL = 0x74;
+const I32_SUB = 0x6b;
 /** Pushes the byte address (i << shift) + base. */
 const address = (code: Code, i: number, shift: number, base: number) => code.get(i).i32(shift).op(I32_SHL).i32(base).op(Op.i32Add);
 
 let toHalf: ((count: number) => void) | undefined;
 let toFloat: ((count: number) => void) | undefined;
 let toBytes: ((count: number, scale: number) => void) | undefined;
+let deltas: ((count: number, lag: number) => void) | undefined;
 
 function compileToHalf(): (count: number) => void {
   const code = new Code();
@@ -166,6 +169,50 @@ export function floatsToBytesSimd(src: Float32Array, scale: number, out: Uint8Ar
     f32View.set(src.subarray(at, at + n));
     toBytes(n, scale);
     out.set(bytes.subarray(HALVES_AT, HALVES_AT + n), at);
+  }
+  return out;
+}
+
+/** Where byteDeltas reads: 16 bytes in, after bytes that stay zero (what the first `lag` bytes subtract). */
+const DELTAS_IN = 16;
+
+/** out[i] = in[i] − in[i − lag] (mod 256), 16 bytes a vector: in at DELTAS_IN, out at HALVES_AT. */
+function compileDeltas(): (count: number, lag: number) => void {
+  const code = new Code();
+  // params: count (0), lag (1); locals: i (2)
+  const i = 2;
+  code.op(Op.block, Op.void, Op.loop, Op.void);
+  code.get(i).get(0).op(Op.i32GeU, Op.brIf, 1);
+  address(code, i, 0, HALVES_AT);
+  address(code, i, 0, DELTAS_IN).load();
+  address(code, i, 0, DELTAS_IN).get(1).op(I32_SUB).load();
+  code.simd(S.i8x16Sub).store();
+  code.get(i).i32(16).op(Op.i32Add).set(i).op(Op.br, 0, Op.end, Op.end);
+  const module = new WebAssembly.Module(moduleBytes({ params: [ValType.i32, ValType.i32], locals: [ValType.i32], body: code }));
+  return new WebAssembly.Instance(module, { env: { memory } }).exports.run as (count: number, lag: number) => void;
+}
+
+/**
+ * PNG's Sub filter (https://www.w3.org/TR/png/#9Filter-types) of `height` rows of `stride` bytes:
+ * each output row is the filter type byte 1, then every byte minus the byte `lag` (bytes per pixel)
+ * to its left, mod 256 (the first pixel's bytes as they are). `out` holds (stride + 1) × height.
+ */
+export function subFilterRows(data: Uint8Array, stride: number, height: number, lag: number, out: Uint8Array): Uint8Array {
+  deltas ??= compileDeltas();
+  const bytes = new Uint8Array(memory.buffer);
+  const rowsPerCall = Math.max(1, Math.floor((CHUNK * 2) / stride));
+  if (stride > CHUNK * 2) throw new RangeError(`rows of ${stride} bytes are wider than the filter's ${CHUNK * 2}`);
+  for (let y0 = 0; y0 < height; y0 += rowsPerCall) {
+    const rows = Math.min(rowsPerCall, height - y0);
+    bytes.set(data.subarray(y0 * stride, (y0 + rows) * stride), DELTAS_IN);
+    deltas(rows * stride, lag);
+    for (let r = 0; r < rows; r++) {
+      const from = (y0 + r) * stride;
+      const to = (y0 + r) * (stride + 1);
+      out[to] = 1;
+      out.set(bytes.subarray(HALVES_AT + r * stride, HALVES_AT + (r + 1) * stride), to + 1);
+      for (let k = 0; k < lag; k++) out[to + 1 + k] = data[from + k]; // its left neighbour is the previous row's
+    }
   }
   return out;
 }
