@@ -118,6 +118,7 @@ EXCLUDES=(
   "node_modules/better-sqlite3" "node_modules/leveldown" "node_modules/y-leveldb" "node_modules/abstract-leveldown"
   "node_modules/bullmq" "node_modules/ioredis" "node_modules/luxon" "node_modules/msgpackr*" "node_modules/@msgpackr-extract"
   "node_modules/yjs" "node_modules/lib0" "node_modules/y-protocols" "node_modules/y-websocket" "node_modules/@y"
+  "node_modules/@lenml"
 )
 if [ $WITH_CUDA = 0 ]; then
   EXCLUDES+=("$ORT_BIN/libonnxruntime_providers_*" "$ORT_BIN/libcu*" "$ORT_BIN/libnv*")
