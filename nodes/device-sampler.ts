@@ -97,20 +97,21 @@ const scalar = (value: number): Tensor => float32([1], Float32Array.of(value));
 
 /**
  * The conditioning as the transformer reads it ([negative; positive] when guided), on the device.
- * The last one uploaded per runner is kept: the next image of the same prompt reuses it.
+ * The last one uploaded is kept (one in all, so replaced runners leave nothing behind on the
+ * device): the next image of the same prompt reuses it.
  */
-const uploaded = new WeakMap<DeviceRunner, { key: readonly unknown[]; embeds: DeviceTensor; mask: DeviceTensor }>();
+let uploaded: { key: readonly unknown[]; embeds: DeviceTensor; mask: DeviceTensor } | undefined;
 
 async function conditioningOnDevice(
   runner: DeviceRunner, positive: Conditioning, negative: Conditioning | undefined, repeat: { positive: number; negative: number }, types: { encoder: DType; mask: DType },
 ) {
-  const key = [positive.embeds, positive.mask, negative?.embeds, negative?.mask, repeat.positive, repeat.negative, types.encoder, types.mask];
-  const kept = uploaded.get(runner);
+  const key = [runner, positive.embeds, positive.mask, negative?.embeds, negative?.mask, repeat.positive, repeat.negative, types.encoder, types.mask];
+  const kept = uploaded;
   if (kept && kept.key.every((v, i) => v === key[i]) && !kept.embeds.disposed && !kept.mask.disposed) return kept;
   if (kept) {
     kept.embeds.dispose();
     kept.mask.dispose();
-    uploaded.delete(runner);
+    uploaded = undefined;
   }
   if (negative && negative.embeds.dims[1] !== positive.embeds.dims[1]) {
     throw new InputError('negative', `has ${negative.embeds.dims[1]} tokens ${shapeText(negative.embeds.dims)} but the positive has ${positive.embeds.dims[1]} (both are one batch for the model)`);
@@ -121,9 +122,8 @@ async function conditioningOnDevice(
   const stack = (p: Float32Tensor, n?: Float32Tensor) => (n ? concatBatch([n, p]) : p);
   const embeds = await runner.upload(stack(pos.embeds, neg?.embeds), types.encoder);
   const mask = await runner.upload(stack(pos.mask, neg?.mask), types.mask).catch((e: unknown) => { embeds.dispose(); throw e; });
-  const entry = { key, embeds, mask };
-  uploaded.set(runner, entry);
-  return entry;
+  uploaded = { key, embeds, mask };
+  return uploaded;
 }
 
 /** x (float32, host) → x on the device and the first model input: x stacked k times, in the model's type. */
