@@ -109,7 +109,7 @@ const workflow = {
   },
 };
 
-interface Stats { runMs: number; runs: number; byModel?: Record<string, number> }
+interface Stats { runMs: number; runs: number; byModel?: Record<string, number>; transfers?: { hostToDevice: number; deviceToHost: number } }
 interface Loaded { path: string; device: string; provider: string; bytes: number }
 
 const round = (x: number, digits = 1) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
@@ -210,6 +210,9 @@ async function main(): Promise<number> {
         ort_ms: round(ort.total), ort_transformer_ms: round(ort.transformer), ort_decoder_ms: round(ort.decoder),
         ort_per_step_ms: round(ort.transformer / steps, 2), ort_calls: after.runs - before.runs,
         outside_ort_ms: round(total - ort.total),
+        // host ↔ device bytes of the whole run (the device loop: latent and conditioning once, ~30 B a step)
+        bytes_to_device: after.transfers && before.transfers ? after.transfers.hostToDevice - before.transfers.hostToDevice : null,
+        bytes_to_host: after.transfers && before.transfers ? after.transfers.deviceToHost - before.transfers.deviceToHost : null,
         providers: Object.fromEntries(loaded.map((m) => [path.relative(modelDir, m.path) || m.path, m.provider])),
       });
     }
