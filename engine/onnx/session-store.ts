@@ -61,13 +61,16 @@ function fromOrt(value: ort.Tensor): Tensor {
  * crashes on a tensor disposed after its session), and such a tensor fails when used.
  */
 export class DeviceTensor {
-  /** @internal */
-  constructor(readonly value: ort.Tensor, readonly session: string) {}
-  get dtype(): DType { return this.value.type as DType; }
-  get dims(): readonly number[] { return this.value.dims; }
-  get disposed(): boolean { return this.value.location === 'none'; }
-  dispose(): void { if (!this.disposed) this.value.dispose(); }
+  constructor(value: ort.Tensor, readonly session: string) { ortTensors.set(this, value); }
+  get dtype(): DType { return ortOf(this).type as DType; }
+  get dims(): readonly number[] { return ortOf(this).dims; }
+  get disposed(): boolean { return ortOf(this).location === 'none'; }
+  dispose(): void { if (!this.disposed) ortOf(this).dispose(); }
 }
+
+/** Each device tensor's ONNX Runtime tensor, out of reach of nodes: its getData() would abort the process. */
+const ortTensors = new WeakMap<DeviceTensor, ort.Tensor>();
+const ortOf = (t: DeviceTensor): ort.Tensor => ortTensors.get(t)!;
 
 export type Feed = Tensor | DeviceTensor;
 
@@ -204,7 +207,7 @@ export class SessionStore {
         if (given instanceof DeviceTensor) {
           if (given.disposed) throw new Error(`input "${meta.name}" is a device tensor that was disposed`);
           if (!device) throw new Error(`input "${meta.name}" is on the device but the session runs on ${provider}`);
-          ortFeeds[meta.name] = given.value;
+          ortFeeds[meta.name] = ortOf(given);
           continue;
         }
         const value = toOrt(given, meta.isTensor ? meta.type : 'float32');
@@ -234,7 +237,7 @@ export class SessionStore {
   private reshaped(t: DeviceTensor, dims: readonly number[]): DeviceTensor {
     if (sameDims(t.dims, dims)) return t;
     // A view has no disposer of its own: the flat tensor stays alive with it.
-    const view = new ReshapedTensor(ort.Tensor.fromGpuBuffer(t.value.gpuBuffer as never, { dataType: t.dtype as 'float32', dims }), t);
+    const view = new ReshapedTensor(ort.Tensor.fromGpuBuffer(ortOf(t).gpuBuffer as never, { dataType: t.dtype as 'float32', dims }), t);
     this.live.get(t.session)?.add(view);
     return view;
   }
@@ -294,4 +297,4 @@ class ReshapedTensor extends DeviceTensor {
 
 const flat = (t: Tensor): Tensor => tensor(t.dtype, [t.data.length], t.data);
 const flatView = (t: DeviceTensor): ort.Tensor =>
-  ort.Tensor.fromGpuBuffer(t.value.gpuBuffer as never, { dataType: t.dtype as 'float32', dims: [t.dims.reduce((n, d) => n * d, 1)] });
+  ort.Tensor.fromGpuBuffer(ortOf(t).gpuBuffer as never, { dataType: t.dtype as 'float32', dims: [t.dims.reduce((n, d) => n * d, 1)] });
