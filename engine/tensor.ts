@@ -1,4 +1,4 @@
-import { floatsToBytesSimd, floatsToHalvesSimd, halvesToFloatsSimd } from './wasm/convert-kernels.ts';
+import { floatsToHalves, halvesToFloats } from './wasm/convert-kernels.ts';
 
 /**
  * A minimal n-dimensional array: element type, dims and a typed array in row-major order.
@@ -100,22 +100,11 @@ export function fromHalfBits(h: number): number {
 }
 
 /**
- * Bulk conversions, for an fp16 model's inputs and outputs (every sampler step on the host path)
- * and a decoded image: WebAssembly SIMD kernels (wasm/half-kernels.ts) with the same results as
+ * Bulk conversions (an fp16 model's inputs and outputs every sampler step, a decoded image): the
+ * WebAssembly SIMD kernels of wasm/convert-kernels.ts, with the same results as
  * `toHalfBits`/`fromHalfBits` value by value.
  */
-export function floatsToHalves(src: Float32Array, out: Uint16Array): Uint16Array {
-  return floatsToHalvesSimd(src, out);
-}
-
-export function halvesToFloats(src: Uint16Array, out: Float32Array): Float32Array {
-  return halvesToFloatsSimd(src, out);
-}
-
-/** 8-bit values: each float × scale in float32, rounded to nearest even, clamped to [0, 255] (NaN → 0). */
-export function floatsToBytes(src: Float32Array, scale: number, out: Uint8Array): Uint8Array {
-  return floatsToBytesSimd(src, scale, out);
-}
+export { floatsToBytes, floatsToHalves, halvesToFloats } from './wasm/convert-kernels.ts';
 
 /** bfloat16 bits → float32 (the top 16 bits of a float32). */
 export function fromBFloat16Bits(bits: Uint16Array): Float32Array {

@@ -1,5 +1,5 @@
 import { defineNode, float, InputError, socket, type Float32Tensor } from '../engine/index.ts';
-import { float32, floatsToHalves, shapeText, tensor, type Tensor } from '../engine/tensor.ts';
+import { float32, shapeText } from '../engine/tensor.ts';
 import { withScratch } from '../engine/scratch.ts';
 import { firstChannels, repeatBatchInto } from './tensor-ops.ts';
 import { CONDITIONING, LATENT, SANA_MODEL, type Conditioning, type SanaModel } from './types.ts';
@@ -49,29 +49,16 @@ export function evaluateModel(model: SanaModel, latent: Float32Tensor, cond: Con
   const times = batch / latent.dims[0];
   const t = Math.fround(timestep * model.timestepScale);
   // Promise chains rather than async functions: see ModelManager.run.
-  const run = (hidden: Tensor) => model.model.run({
+  const run = (hidden: Float32Tensor) => model.model.run({
     [model.io.hidden]: hidden,
     [model.io.encoder]: cond.embeds,
     [model.io.mask]: cond.mask,
     [model.io.timestep]: timestepTensor(batch, t),
   }).then((outputs) => firstChannels(outputs[model.io.output] as Float32Tensor, model.latentChannels));
-  const n = latent.data.length;
-  if (hiddenType(model) === 'float16') {
-    // An fp16 model: the latent is cast once (not once per copy) into a scratch array, as the
-    // session would cast it into fresh memory every step.
-    return withScratch(Math.ceil((n * times) / 2), (data) => {
-      const halves = new Uint16Array(data.buffer, data.byteOffset, n * times);
-      floatsToHalves(latent.data, halves.subarray(0, n));
-      for (let i = 1; i < times; i++) halves.copyWithin(i * n, 0, n);
-      return run(tensor('float16', [latent.dims[0] * times, ...latent.dims.slice(1)], halves));
-    });
-  }
   if (times === 1) return run(latent);
   // The repeated latent is only the model's input: a scratch array, not fresh memory every step.
-  return withScratch(n * times, (data) => run(repeatBatchInto(latent, times, data)));
+  return withScratch(latent.data.length * times, (data) => run(repeatBatchInto(latent, times, data)));
 }
-
-const hiddenType = (model: SanaModel) => model.model.session.inputs.find((i) => i.name === model.io.hidden)?.type;
 
 export const DiTStep = defineNode({
   type: 'DiTStep',

@@ -86,7 +86,7 @@ async function zlibStream(bytes: Buffer, rowBytes: number, level: number): Promi
   const flevel = level < 2 ? 0 : level < 6 ? 1 : level === 6 ? 2 : 3;
   const cmf = 0x78;
   let flg = flevel << 6;
-  flg += 31 - ((cmf * 256 + flg) % 31);
+  flg += (31 - ((cmf * 256 + flg) % 31)) % 31;
   return [Uint8Array.of(cmf, flg), ...(await Promise.all(parts)), check];
 }
 

@@ -189,13 +189,14 @@ export class GraphBuilder {
 
   // -- graph I/O ------------------------------------------------------------------------------
 
-  input(name: string, type: ElemType, shape: readonly Dim[]): string {
+  /** `shape` null: any rank. */
+  input(name: string, type: ElemType, shape: readonly Dim[] | null): string {
     this.inputs.push({ name: this.claim(name), elemType: elemCode(type), shape });
     return name;
   }
 
   /** Declares a graph output named `name`, fed from `value` (via Identity when renaming). */
-  output(value: string, name: string, type: ElemType, shape: readonly Dim[]): void {
+  output(value: string, name: string, type: ElemType, shape: readonly Dim[] | null): void {
     if (value !== name) this.nodes.push({ opType: 'Identity', inputs: [value], outputs: [this.claim(name)], name: `${name}_identity` });
     this.outputs.push({ name, elemType: elemCode(type), shape });
   }

@@ -1,9 +1,10 @@
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {
-  FileSource, ProtobufError, Wire, fields, int64s, lenField, packedInt64s, rewrite, string,
+  FileSource, ProtobufError, Wire, fields, int64s, rewrite, string,
   type Edit, type Field, type Source,
 } from './protobuf-reader.ts';
+import { ProtoWriter } from './protobuf-writer.ts';
 
 /**
  * Repairs, at load, exports that ONNX Runtime refuses although their meaning is clear.
@@ -60,7 +61,7 @@ function withInts(src: Source, attribute: Field, values: readonly number[]): Uin
   for (const f of fields(src, attribute.valueStart, attribute.end)) {
     if (f.number !== ATTRIBUTE.ints) parts.push(src.bytes(f.start, f.end));
     else if (!written) {
-      parts.push(lenField(ATTRIBUTE.ints, packedInt64s(values)));
+      parts.push(new ProtoWriter().packedInts(ATTRIBUTE.ints, values).finish());
       written = true;
     }
   }

@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { varint as varintBytes } from './protobuf-writer.ts';
 
 /**
  * A minimal protobuf wire-format reader and rewriter, for looking into `.onnx` files without
@@ -148,28 +149,6 @@ export function int64s(src: Source, field: Field): bigint[] {
 }
 
 // -- writing ------------------------------------------------------------------------------------
-
-function varintBytes(value: number | bigint): number[] {
-  let v = BigInt.asUintN(64, BigInt(value));
-  const out: number[] = [];
-  for (; v > 0x7fn; v >>= 7n) out.push(Number(v & 0x7fn) | 0x80);
-  out.push(Number(v));
-  return out;
-}
-
-/** Packed repeated int64 content (negative values as 10-byte two's complement, as protobuf does). */
-export function packedInt64s(values: readonly (number | bigint)[]): Uint8Array {
-  return Uint8Array.from(values.flatMap(varintBytes));
-}
-
-/** Tag, length and content of a LEN field, for building a replacement message. */
-export function lenField(number: number, content: Uint8Array): Uint8Array {
-  const head = [...varintBytes(number * 8 + Wire.LEN), ...varintBytes(content.length)];
-  const out = new Uint8Array(head.length + content.length);
-  out.set(head);
-  out.set(content, head.length);
-  return out;
-}
 
 /**
  * A LEN field to write differently: with new content, or with its content copied except for

@@ -46,7 +46,8 @@ export type Dim = number | string;
 export interface ValueInfoProto {
   name: string;
   elemType: DataTypeCode;
-  shape: readonly Dim[];
+  /** null: any rank (no shape written). */
+  shape: readonly Dim[] | null;
 }
 
 export type AttributeValue =
@@ -102,6 +103,18 @@ const I32 = 5;
 
 const utf8 = new TextEncoder();
 
+/**
+ * Unsigned LEB128. Negative int64 values go on the wire as their 64-bit two's complement
+ * (10 bytes), e.g. `axis: -1`, so they are widened through BigInt.
+ */
+export function varint(value: number | bigint): Uint8Array {
+  let v = BigInt.asUintN(64, BigInt(value));
+  const out: number[] = [];
+  for (; v > 0x7fn; v >>= 7n) out.push(Number(v & 0x7fn) | 0x80);
+  out.push(Number(v));
+  return Uint8Array.from(out);
+}
+
 /** Accumulates encoded chunks; nested messages are encoded first and then length-prefixed. */
 export class ProtoWriter {
   private chunks: Uint8Array[] = [];
@@ -112,20 +125,8 @@ export class ProtoWriter {
     this.size += bytes.length;
   }
 
-  /**
-   * Unsigned LEB128. Negative int64 values must go on the wire as their 64-bit two's
-   * complement (10 bytes), e.g. `axis: -1`, so they are widened through BigInt.
-   */
   varint(value: number | bigint): this {
-    let v = typeof value === 'bigint' ? value : BigInt(value);
-    if (v < 0n) v = BigInt.asUintN(64, v);
-    const out: number[] = [];
-    while (v > 0x7fn) {
-      out.push(Number(v & 0x7fn) | 0x80);
-      v >>= 7n;
-    }
-    out.push(Number(v));
-    this.push(Uint8Array.from(out));
+    this.push(varint(value));
     return this;
   }
 
@@ -224,11 +225,12 @@ function writeValueInfo(w: ProtoWriter, v: ValueInfoProto): void {
   w.message(2, (type) =>
     type.message(1, (tensor) => {
       tensor.int(1, v.elemType);
-      tensor.message(2, (shape) => {
-        for (const d of v.shape) {
-          shape.message(1, (dim) => (typeof d === 'number' ? dim.int(1, d) : dim.string(2, d)));
-        }
-      });
+      const dims = v.shape;
+      if (dims) {
+        tensor.message(2, (shape) => {
+          for (const d of dims) shape.message(1, (dim) => (typeof d === 'number' ? dim.int(1, d) : dim.string(2, d)));
+        });
+      }
     }),
   );
 }

@@ -77,7 +77,6 @@ export type Feed = Tensor | DeviceTensor;
 /** Bytes that crossed between the host and devices (feeds from host memory; outputs read back). */
 export interface Transfers { hostToDevice: number; deviceToHost: number }
 
-const DEVICE_PROVIDERS = new Set(['webgpu']);
 /** Providers whose host inputs and outputs are copied to and from a device memory. */
 const onADevice = (provider: string) => provider === 'webgpu' || provider === 'cuda';
 const byteLength = (t: ort.Tensor) => t.dims.reduce((n, d) => n * d, 1) * BYTES_PER_ELEMENT[t.type as DType];
@@ -86,9 +85,7 @@ const byteLength = (t: ort.Tensor) => t.dims.reduce((n, d) => n * d, 1) * BYTES_
  * Whether sessions on a provider can keep their outputs on the device. onnxruntime-node binds
  * 'gpu-buffer' outputs to WebGPU buffers only; its CUDA provider returns host tensors.
  */
-export function keepsOutputsOnDevice(provider: string): boolean {
-  return DEVICE_PROVIDERS.has(provider);
-}
+const keepsOutputsOnDevice = (provider: string) => provider === 'webgpu';
 
 export class SessionStore {
   private readonly sessions = new Map<string, { session: ort.InferenceSession; provider: string; onDevice: boolean }>();
@@ -168,9 +165,7 @@ export class SessionStore {
    * every step reads), cast to `dtype` on the host first.
    */
   upload(t: Tensor, dtype: DType, provider: string): Promise<DeviceTensor> {
-    return this.identity(dtype, provider, 'device').then((key) => this.runOnDevice(key, { x: flat(t) }))
-      .then(({ outputs }) => outputs.y)
-      .then((y) => this.reshaped(y, t.dims));
+    return this.identity(dtype, provider, 'device').then((key) => this.runOnDevice(key, { x: t })).then(({ outputs }) => outputs.y);
   }
 
   /** Reads a device tensor back (float outputs as float32). The tensor stays valid. */
@@ -180,10 +175,9 @@ export class SessionStore {
     if (!provider) return Promise.reject(new Error(`the device tensor's session ${t.session} was released`));
     // Never getData(): onnxruntime-node's download of a WebGPU tensor throws a C string that
     // nothing catches, which aborts the process. A session with host outputs copies it instead.
-    return this.identity(t.dtype, provider, 'host').then((key) => this.runRaw(key, { x: new DeviceTensor(flatView(t), t.session) })).then((r) => {
-      const y = fromOrt(r.y);
+    return this.identity(t.dtype, provider, 'host').then((key) => this.runRaw(key, { x: t })).then((r) => {
       this.transfers.deviceToHost += byteLength(r.y);
-      return tensor(y.dtype, t.dims, y.data);
+      return fromOrt(r.y);
     });
   }
 
@@ -233,15 +227,6 @@ export class SessionStore {
     this.live.get(t.session)?.delete(t);
   }
 
-  /** A view with other dims of the same buffer (no copy); it belongs to the same session. */
-  private reshaped(t: DeviceTensor, dims: readonly number[]): DeviceTensor {
-    if (sameDims(t.dims, dims)) return t;
-    // A view has no disposer of its own: the flat tensor stays alive with it.
-    const view = new ReshapedTensor(ort.Tensor.fromGpuBuffer(ortOf(t).gpuBuffer as never, { dataType: t.dtype as 'float32', dims }), t);
-    this.live.get(t.session)?.add(view);
-    return view;
-  }
-
   /** Sessions that copy a tensor to the device, or back, per element type and provider. */
   private readonly identities = new Map<string, Promise<string>>();
   private identity(dtype: DType, provider: string, outputs: 'device' | 'host'): Promise<string> {
@@ -249,8 +234,8 @@ export class SessionStore {
     let made = this.identities.get(key);
     if (!made) {
       const g = new GraphBuilder({ seed: 0, name: 'identity' });
-      g.input('x', dtype as ElemType, ['n']);
-      g.output(g.op1('Identity', ['x']), 'y', dtype as ElemType, ['n']);
+      g.input('x', dtype as ElemType, null); // any shape
+      g.output(g.op1('Identity', ['x']), 'y', dtype as ElemType, null);
       made = this.create({ op: 'create', id: 0, session: key, path: key, provider, outputs, bytes: g.toBytes() }).then(() => key);
       made.catch(() => this.identities.delete(key));
       this.identities.set(key, made);
@@ -287,14 +272,3 @@ export class SessionStore {
     this.identities.clear();
   }
 }
-
-/** A reshaped view: disposing it disposes the tensor it views (the one that owns the buffer). */
-class ReshapedTensor extends DeviceTensor {
-  constructor(value: ort.Tensor, private readonly owner: DeviceTensor) { super(value, owner.session); }
-  override get disposed(): boolean { return this.owner.disposed; }
-  override dispose(): void { this.owner.dispose(); }
-}
-
-const flat = (t: Tensor): Tensor => tensor(t.dtype, [t.data.length], t.data);
-const flatView = (t: DeviceTensor): ort.Tensor =>
-  ort.Tensor.fromGpuBuffer(ortOf(t).gpuBuffer as never, { dataType: t.dtype as 'float32', dims: [t.dims.reduce((n, d) => n * d, 1)] });

@@ -161,7 +161,7 @@ function compileToBytes(): (count: number, scale: number) => void {
 }
 
 /** Bytes of float32 values × scale, rounded to nearest even and clamped to [0, 255] (NaN → 0). */
-export function floatsToBytesSimd(src: Float32Array, scale: number, out: Uint8Array): Uint8Array {
+export function floatsToBytes(src: Float32Array, scale: number, out: Uint8Array): Uint8Array {
   toBytes ??= compileToBytes();
   const bytes = new Uint8Array(memory.buffer);
   for (let at = 0; at < src.length; at += CHUNK) {
@@ -218,7 +218,7 @@ export function subFilterRows(data: Uint8Array, stride: number, height: number, 
 }
 
 /** float32 values → half bits, round to nearest even. */
-export function floatsToHalvesSimd(src: Float32Array, out: Uint16Array): Uint16Array {
+export function floatsToHalves(src: Float32Array, out: Uint16Array): Uint16Array {
   toHalf ??= compileToHalf();
   for (let at = 0; at < src.length; at += CHUNK) {
     const n = Math.min(CHUNK, src.length - at);
@@ -230,7 +230,7 @@ export function floatsToHalvesSimd(src: Float32Array, out: Uint16Array): Uint16A
 }
 
 /** Half bits → float32 values (exact). */
-export function halvesToFloatsSimd(src: Uint16Array, out: Float32Array): Float32Array {
+export function halvesToFloats(src: Uint16Array, out: Float32Array): Float32Array {
   toFloat ??= compileToFloat();
   for (let at = 0; at < src.length; at += CHUNK) {
     const n = Math.min(CHUNK, src.length - at);
